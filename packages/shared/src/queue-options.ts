@@ -50,3 +50,9 @@ export const DEFAULT_QUEUE_OPTIONS: QueueOptions = {
   dedupWindowMs: 5 * 60_000,
   priorityLevels: 1,
 };
+
+/** What createQueue/updateQueue carry: any subset of the options, `retry` itself partial. */
+export type QueueOptionsPatch = Partial<Omit<QueueOptions, 'retry'>> & { retry?: Partial<RetryPolicy> };
+
+/** Options fixed at creation: changing the number of priority levels would reorder stored messages. */
+export const IMMUTABLE_QUEUE_OPTIONS: readonly (keyof QueueOptions)[] = ['priorityLevels'];
