@@ -4,6 +4,8 @@
  * frame tells clients the values a server actually uses.
  */
 
+import type { ServerLimitsInfo } from './frames.js';
+
 export interface ProtocolLimits {
   /**
    * Largest WebSocket frame accepted, in bytes. 4 MiB holds a full publish batch of mid-sized
@@ -92,4 +94,17 @@ export const QUEUE_NAME_PATTERN = /^[A-Za-z0-9._:-]{1,200}$/;
 
 export function isValidQueueName(name: unknown): name is string {
   return typeof name === 'string' && QUEUE_NAME_PATTERN.test(name);
+}
+
+/** The subset of limits a server announces in its welcome frame. */
+export function welcomeLimits(limits: ProtocolLimits = DEFAULT_LIMITS): ServerLimitsInfo {
+  return {
+    maxFrameBytes: limits.maxFrameBytes,
+    maxMessageBytes: limits.maxMessageBytes,
+    maxPublishBatch: limits.maxPublishBatch,
+    maxAckBatch: limits.maxAckBatch,
+    maxPrefetch: limits.maxPrefetch,
+    maxReceiveWaitMs: limits.maxReceiveWaitMs,
+    maxReceiveMessages: limits.maxReceiveMessages,
+  };
 }
