@@ -152,7 +152,7 @@ export class MsgpackWriter {
 
   str(value: string): void {
     const length = value.length;
-    if (length <= SHORT_STRING_BYTES && this.asciiStr(value)) return;
+    if (length < 32 && this.asciiStr(value)) return;
     // UTF-8 takes at most 3 bytes per UTF-16 unit; reserve the header for that bound, then shrink.
     const maxBytes = length * 3;
     const headerBytes = maxBytes < 32 ? 1 : maxBytes < 0x100 ? 2 : maxBytes < 0x10000 ? 3 : 5;
@@ -167,7 +167,7 @@ export class MsgpackWriter {
     this.pos += written;
   }
 
-  /** Writes a short pure-ASCII string byte by byte; returns false (writing nothing) if it is not ASCII. */
+  /** Writes a pure-ASCII fixstr (< 32 bytes) byte by byte; returns false (writing nothing) if it is not ASCII. */
   private asciiStr(value: string): boolean {
     const length = value.length;
     this.ensure(1 + length);
@@ -686,9 +686,18 @@ export function encodeMsgpack(value: unknown): Uint8Array {
  * Decodes exactly one msgpack value filling all of `bytes`. Throws FlotillaError PROTOCOL_ERROR
  * for malformed input (truncated, trailing bytes, too deep, bad UTF-8, unknown extensions).
  */
-export function decodeMsgpack(bytes: Uint8Array, maxDepth = 64): unknown {
+export function decodeMsgpack(bytes: Uint8Array, maxDepth: number = MAX_ENCODE_DEPTH): unknown {
   const reader = new MsgpackReader(bytes);
-  const value = reader.any('value', maxDepth);
+  let value: unknown;
+  try {
+    value = reader.any('value', maxDepth);
+  } catch (error) {
+    // The only value-level refusal here is an integer beyond 2^53: unsupported input, reported as such.
+    if (error instanceof FlotillaError && error.code !== 'PROTOCOL_ERROR') {
+      throw new FlotillaError('PROTOCOL_ERROR', error.message, { offset: reader.pos }, { cause: error });
+    }
+    throw error;
+  }
   if (!reader.done) throw protocolError(`${reader.remaining} trailing bytes after the value`, reader.pos);
   return value;
 }
