@@ -228,6 +228,12 @@ export function decodeValue(bytes: Uint8Array): Decoded {
   return value;
 }
 
+/** Decodes a concatenation of values filling all of `bytes`, calling `onValue` for each in order. */
+export function decodeEach(bytes: Uint8Array, onValue: (value: Decoded) => void): void {
+  const reader = new MsgReader(bytes);
+  while (reader.offset < bytes.byteLength) onValue(reader.value(0));
+}
+
 class MsgReader {
   offset = 0;
   private readonly view: DataView;

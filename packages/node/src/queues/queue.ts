@@ -353,6 +353,22 @@ export class QueueState {
     if (group.empty) this.groups.delete(group.name);
   }
 
+  /**
+   * Restore only: makes `rec` (in flight or retrying) its group's busy message, before any of the
+   * group's ready messages are added. False when the group already has one (a corrupt snapshot).
+   */
+  restoreGroupHold(rec: MessageRecord): boolean {
+    const name = rec.group as string;
+    let group = this.groups.get(name);
+    if (group === undefined) {
+      group = new MessageGroup(name);
+      this.groups.set(name, group);
+    }
+    if (group.busy !== null) return false;
+    group.busy = rec;
+    return true;
+  }
+
   /** Frees the record's group if the record was holding it (in flight or retrying). */
   private dropGroupHold(rec: MessageRecord): void {
     if (rec.group === null) return;

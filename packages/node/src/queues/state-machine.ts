@@ -35,6 +35,13 @@ import {
 } from './options.js';
 import { QueueState } from './queue.js';
 import { MessageRecord, MessageState } from './record.js';
+import {
+  captureSnapshot,
+  digestState,
+  type Hasher,
+  type QueueSnapshot,
+  restoreSnapshot,
+} from './snapshot.js';
 import type {
   ApplyMeta,
   ApplyResult,
@@ -809,6 +816,28 @@ export class QueueStateMachine {
       if (rec.seq >= from) out.push(peekedView(rec));
     }
     return out;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Snapshot, restore, digest
+
+  /**
+   * The whole state as a stream of chunks of about `chunkBytes` each (one message larger than that
+   * gets a chunk of its own). Taken from a copy made now, so chunks may be pulled while later
+   * entries are applied.
+   */
+  snapshot(chunkBytes?: number): QueueSnapshot {
+    return captureSnapshot(this, chunkBytes);
+  }
+
+  /** A new state machine rebuilt from `snapshot()` chunks; throws SnapshotFormatError for bad input. */
+  static restore(chunks: Iterable<Uint8Array>): QueueStateMachine {
+    return restoreSnapshot(chunks);
+  }
+
+  /** Hash of the logical state (canonical traversal); equal on replicas that applied the same entries. */
+  digest(hasher?: Hasher): string {
+    return digestState(this, hasher);
   }
 
   // -------------------------------------------------------------------------------------------
