@@ -31,8 +31,21 @@ export interface WriteBatch {
 
 export type Done = (err: Error | null) => void;
 
+/** Options of {@link RaftStorage.createSnapshot}. */
+export interface CreateSnapshotOptions {
+  /**
+   * The snapshot replaces the whole log (a snapshot installed from the leader whose index/term the
+   * local log does not contain). On `commit`, once the snapshot file is durable, every stored entry
+   * is discarded and the log continues at `meta.index + 1`; `commit`'s `done` runs once that reset
+   * is durable too. Writes queued after `commit` is called must start at `meta.index + 1`; they
+   * wait for the reset. Default false: the log is kept (a local snapshot, or an installed one
+   * whose index and term the log already has), and only `compact` removes entries.
+   */
+  resetLog?: boolean;
+}
+
 export interface SnapshotWriter {
-  /** Append the next chunk of the snapshot's bytes. */
+  /** Append the next chunk of the snapshot's bytes. The chunk must not change until written. */
   write(chunk: Uint8Array): void;
   /**
    * Make the snapshot durable and current (checksummed, atomically renamed into place), then
@@ -60,8 +73,11 @@ export interface RaftStorage {
    * queued; batches queued while a sync is in flight share the next sync (group commit).
    */
   write(batch: WriteBatch, done: Done): void;
-  /** Start writing a snapshot described by `meta` (a local one, or one arriving by InstallSnapshot). */
-  createSnapshot(meta: SnapshotMeta): SnapshotWriter;
+  /**
+   * Start writing a snapshot described by `meta` (a local one, or one arriving by InstallSnapshot).
+   * `options` was added later; omitting it keeps the original behaviour (the log is kept).
+   */
+  createSnapshot(meta: SnapshotMeta, options?: CreateSnapshotOptions): SnapshotWriter;
   /** The current snapshot, or null if there is none. */
   openSnapshot(): SnapshotReader | null;
   /** Allow entries with index <= `index` to be deleted (whole segments only). Only below a durable snapshot. */
