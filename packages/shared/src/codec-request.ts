@@ -224,6 +224,15 @@ function readNonEmptyStr(r: MsgpackReader, field: string, maxBytes: number): str
   return value;
 }
 
+/** Reads a header value; the field path is built only on error (this runs once per header on the hot path). */
+function readHeaderValue(r: MsgpackReader, key: string, maxBytes: number): string {
+  try {
+    return r.str('', maxBytes);
+  } catch (error) {
+    throw withFieldPrefix(error, `headers.${key}`);
+  }
+}
+
 function readHeaders(r: MsgpackReader, limits: ProtocolLimits): Record<string, string> {
   const count = r.mapHeader('headers');
   if (count > limits.maxHeaders) throw invalidArgument('headers', `more than ${limits.maxHeaders} headers`);
@@ -232,7 +241,7 @@ function readHeaders(r: MsgpackReader, limits: ProtocolLimits): Record<string, s
   for (let i = 0; i < count; i++) {
     const key = r.str('headers', limits.maxHeaderBytes);
     bytes += r.lastStringBytes;
-    const value = r.str(`headers.${key}`, limits.maxHeaderBytes);
+    const value = readHeaderValue(r, key, limits.maxHeaderBytes);
     bytes += r.lastStringBytes;
     if (bytes > limits.maxHeaderBytes) {
       throw invalidArgument('headers', `keys and values exceed ${limits.maxHeaderBytes} bytes`);

@@ -66,6 +66,20 @@ describe('round trip', () => {
     }
   });
 
+  it('the short-string cache never returns a stale string', () => {
+    // 'aXYb' and 'ab¢' (61 62 c2 a2) share a cache slot; the second is not ASCII and stops midway.
+    for (const s of ['aXYb', 'ab¢', 'abYb', 'aXYb']) expect(decodeMsgpack(encodeMsgpack(s))).toBe(s);
+    fc.assert(
+      fc.property(
+        fc.array(fc.string({ unit: fc.constantFrom('a', 'b', 'X', '¢', 'é'), maxLength: 6 })),
+        (list) => {
+          for (const s of list) expect(decodeMsgpack(encodeMsgpack(s))).toBe(s);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
   it('Dates as timestamps; Maps as maps; undefined members skipped', () => {
     const date = new Date(1_700_000_000_123);
     expect(decodeMsgpack(encodeMsgpack(date))).toEqual(date);

@@ -316,6 +316,44 @@ export function setOwn(target: Record<string, unknown>, key: string, value: unkn
   }
 }
 
+/**
+ * Short strings repeat a lot (queue names in ack items, header names, group ids): a small
+ * direct-mapped cache of recently decoded ASCII strings, compared byte by byte, saves building
+ * the same string again. Slots own fixed buffers, so a miss allocates nothing but the string.
+ */
+const STRING_CACHE_SLOTS = 64;
+const cachedBytes = Array.from({ length: STRING_CACHE_SLOTS }, () => new Uint8Array(SHORT_STRING_BYTES));
+const cachedLengths = new Int32Array(STRING_CACHE_SLOTS).fill(-1);
+const cachedStrings: string[] = new Array<string>(STRING_CACHE_SLOTS).fill('');
+
+/** Decodes a pure-ASCII string of at most SHORT_STRING_BYTES bytes, or returns null if it is not ASCII. */
+function shortAsciiString(b: Uint8Array, start: number, length: number): string | null {
+  if (length === 0) return '';
+  const slot = (length * 7 + b[start]! + b[start + length - 1]! * 3) & (STRING_CACHE_SLOTS - 1);
+  const known = cachedBytes[slot]!;
+  if (cachedLengths[slot] === length) {
+    let same = true;
+    for (let i = 0; i < length; i++) {
+      if (known[i] !== b[start + i]) {
+        same = false;
+        break;
+      }
+    }
+    if (same) return cachedStrings[slot]!;
+  }
+  cachedLengths[slot] = -1; // the slot's bytes change below: never let it match half-written
+  let out = '';
+  for (let i = 0; i < length; i++) {
+    const code = b[start + i]!;
+    if (code >= 0x80) return null;
+    known[i] = code;
+    out += String.fromCharCode(code);
+  }
+  cachedLengths[slot] = length;
+  cachedStrings[slot] = out;
+  return out;
+}
+
 /** What a type byte announces, for error messages. */
 function describeType(byte: number): string {
   if (byte < 0x80 || byte >= 0xe0 || (byte >= 0xcc && byte <= 0xd3)) return 'integer';
@@ -517,15 +555,8 @@ export class MsgpackReader {
     const end = start + length;
     this.pos = end;
     if (length <= SHORT_STRING_BYTES) {
-      const b = this.bytes;
-      let ascii = true;
-      for (let i = start; i < end; i++) {
-        if (b[i]! >= 0x80) {
-          ascii = false;
-          break;
-        }
-      }
-      if (ascii) return length === 0 ? '' : String.fromCharCode.apply(null, b.subarray(start, end) as never);
+      const short = shortAsciiString(this.bytes, start, length);
+      if (short !== null) return short;
     }
     try {
       return textDecoder.decode(this.bytes.subarray(start, end));
