@@ -92,12 +92,20 @@ export class MsgpackWriter {
 
   /** A safe integer in its smallest encoding. */
   int(value: number): void {
-    if (value >= 0) this.uint(value);
-    else this.negativeInt(value);
+    if (value < 0 && Number.isSafeInteger(value)) this.negativeInt(value);
+    else this.uint(value);
   }
 
-  /** A non-negative safe integer in its smallest encoding. */
+  /**
+   * A non-negative safe integer in its smallest encoding. Anything else (a fraction, a negative,
+   * NaN from a caller's bug) is written as what it is, so the receiver refuses it rather than
+   * getting a silently truncated value.
+   */
   uint(value: number): void {
+    if (!(value >= 0 && Number.isSafeInteger(value))) {
+      this.number(value);
+      return;
+    }
     this.ensure(9);
     const buf = this.buf;
     let p = this.pos;

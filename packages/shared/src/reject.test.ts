@@ -387,6 +387,32 @@ describe('queue options on the wire', () => {
 });
 
 describe('typed encoder output is what the decoder accepts', () => {
+  it('carries bad numbers from the caller as they are, so the server refuses them instead of truncating', () => {
+    expectRejected(
+      encodeRequest(1, 'receive', { queue: 'q', max: 2.5, waitMs: 0 }),
+      'INVALID_ARGUMENT',
+      'max',
+    );
+    expectRejected(
+      encodeRequest(1, 'receive', { queue: 'q', max: -1, waitMs: 0 }),
+      'INVALID_ARGUMENT',
+      'max',
+    );
+    expectRejected(
+      encodeRequest(1, 'receive', { queue: 'q', max: 1, waitMs: Number.NaN }),
+      'INVALID_ARGUMENT',
+      'waitMs',
+    );
+    const items = [{ queue: 'q', seq: 1.5, deliveryId: 1 }];
+    expectRejected(encodeRequest(1, 'ack', { items }), 'INVALID_ARGUMENT', 'items[0].seq');
+    const messages = [{ body, delayMs: 0.5 }];
+    expectRejected(
+      encodeRequest(1, 'publish', { queue: 'q', messages }),
+      'INVALID_ARGUMENT',
+      'messages[0].delayMs',
+    );
+  });
+
   it('encodes optional nulls as absent', () => {
     const frame = encodeRequest(1, 'receive', { queue: 'q', max: 1, waitMs: 0, visibilityTimeoutMs: null });
     expectAccepted(frame);
