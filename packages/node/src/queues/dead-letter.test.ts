@@ -1,0 +1,110 @@
+/**
+ * Proves dead-lettering across queues and redrive: the DLQ's own limits apply to arrivals, a
+ * deleted DLQ drops and counts, evictions caused by arrivals do not cascade (even in a DLQ
+ * cycle), and redrive moves messages back to their origin or a target, skipping what cannot move.
+ */
+import { describe, expect, it } from 'vitest';
+import { bytes, Driver, text } from './test-support.js';
+
+function poison(d: Driver, queue: string, count: number): void {
+  d.publish(queue, ...Array.from({ length: count }, (_, i) => `${queue}-${i}`));
+  d.nack(queue, d.deliver(queue, count));
+}
+
+describe('dead-letter queue', () => {
+  it('respects the DLQ limit: with reject the arrival is dropped and counted', () => {
+    const d = new Driver();
+    d.create('dlq', { maxMessages: 1 });
+    d.create('q', { maxDeliveries: 1, deadLetterQueue: 'dlq' });
+    poison(d, 'q', 2);
+    expect(d.stats('q').counters).toMatchObject({ deadLettered: 1, dropped: 1 });
+    expect(d.stats('dlq')).toMatchObject({ ready: 1, counters: { published: 1, rejected: 1 } });
+  });
+
+  it('with drop-oldest the DLQ drops its own oldest message for the arrival', () => {
+    const d = new Driver();
+    d.create('dlq', { maxMessages: 1, overflow: 'drop-oldest' });
+    d.create('q', { maxDeliveries: 1, deadLetterQueue: 'dlq' });
+    poison(d, 'q', 2);
+    expect(d.stats('q').counters.deadLettered).toBe(2);
+    expect(d.stats('dlq').counters.dropped).toBe(1);
+    expect(d.deliverText('dlq')).toEqual(['q-1']);
+  });
+
+  it('drops and counts when the DLQ was deleted', () => {
+    const d = new Driver();
+    d.create('dlq');
+    d.create('q', { maxDeliveries: 1, deadLetterQueue: 'dlq' });
+    d.ok({ op: 'deleteQueue', queue: 'dlq' });
+    poison(d, 'q', 1);
+    expect(d.stats('q').counters).toMatchObject({ deadLettered: 0, dropped: 1 });
+  });
+
+  it('does not cascade in a DLQ cycle', () => {
+    const d = new Driver();
+    d.create('a', { maxMessages: 1, overflow: 'drop-oldest' });
+    d.create('b', { maxMessages: 1, overflow: 'drop-oldest', deadLetterQueue: 'a' });
+    d.ok({ op: 'updateQueue', queue: 'a', changes: { deadLetterQueue: 'b' } });
+    d.publish('b', 'b0');
+    d.publish('a', 'a0');
+    d.publish('a', 'a1');
+    // a0 was evicted into b; b dropped b0 for it rather than sending b0 back into a.
+    expect(d.deliverText('a')).toEqual(['a1']);
+    expect(d.deliverText('b')).toEqual(['a0']);
+    expect(d.stats('b').counters.dropped).toBe(1);
+  });
+
+  it('applies the DLQ’s own TTL and priority levels to arrivals', () => {
+    const d = new Driver();
+    d.create('dlq', { messageTtlMs: 1_000, priorityLevels: 1 });
+    d.create('q', { maxDeliveries: 1, deadLetterQueue: 'dlq', priorityLevels: 5 });
+    d.publish('q', { body: bytes('x'), priority: 4, ttlMs: 0 });
+    d.nack('q', d.deliver('q'));
+    expect(d.sm.peek('dlq', 1, 10)?.[0]).toMatchObject({ priority: 0, expiresAtMs: d.nowMs + 1_000 });
+    d.advance(1_000);
+    expect(d.stats('dlq').counters.expired).toBe(1);
+  });
+});
+
+describe('redrive', () => {
+  it('moves dead-lettered messages back to the queue they came from, oldest first, up to max', () => {
+    const d = new Driver();
+    d.create('dlq');
+    d.create('q', { maxDeliveries: 1, deadLetterQueue: 'dlq' });
+    poison(d, 'q', 3);
+    const reply = d.ok({ op: 'redrive', dlq: 'dlq', max: 2 });
+    expect(reply).toMatchObject({ moved: 2, skipped: 0 });
+    const back = d.deliver('q');
+    expect(back.map((m) => [text(m.body), m.deliveryCount, m.deadLetter])).toEqual([
+      ['q-0', 1, null],
+      ['q-1', 1, null],
+    ]);
+    expect(d.stats('dlq')).toMatchObject({ ready: 1, counters: { redriven: 2 } });
+    expect(d.stats('q').counters.published).toBe(5);
+  });
+
+  it('moves to a target when given, skips messages without a live origin, and refuses bad targets', () => {
+    const d = new Driver();
+    d.create('dlq');
+    d.create('gone', { maxDeliveries: 1, deadLetterQueue: 'dlq' });
+    d.create('other');
+    poison(d, 'gone', 1);
+    d.publish('dlq', 'direct');
+    d.ok({ op: 'deleteQueue', queue: 'gone' });
+    expect(d.ok({ op: 'redrive', dlq: 'dlq' })).toMatchObject({ moved: 0, skipped: 2 });
+    expect(d.run({ op: 'redrive', dlq: 'dlq', target: 'dlq' })).toMatchObject({ code: 'INVALID_ARGUMENT' });
+    expect(d.run({ op: 'redrive', dlq: 'dlq', target: 'nope' })).toMatchObject({ code: 'QUEUE_NOT_FOUND' });
+    expect(d.ok({ op: 'redrive', dlq: 'dlq', target: 'other' })).toMatchObject({ moved: 2, skipped: 0 });
+    expect(d.deliverText('other')).toEqual(['gone-0', 'direct']);
+  });
+
+  it('leaves a message in the DLQ when the destination is full', () => {
+    const d = new Driver();
+    d.create('dlq');
+    d.create('q', { maxDeliveries: 1, deadLetterQueue: 'dlq', maxMessages: 1 });
+    poison(d, 'q', 1);
+    d.publish('q', 'filler');
+    expect(d.ok({ op: 'redrive', dlq: 'dlq' })).toMatchObject({ moved: 0, skipped: 1 });
+    expect(d.stats('dlq').ready).toBe(1);
+  });
+});
