@@ -135,7 +135,8 @@ describe('snapshot and restore', () => {
     for (let i = 0; i < chunks.length; i++) {
       const broken = chunks.map((c) => c.slice());
       const target = broken[i] as Uint8Array;
-      target[Math.floor(target.length / 2)] ^= 0xff;
+      const at = Math.floor(target.length / 2);
+      target[at] = (target[at] as number) ^ 0xff;
       attempts.push(broken);
     }
     for (const attempt of attempts) {

@@ -249,12 +249,18 @@ export class QueueStateMachine {
       if (t > this.time) this.time = t;
     }
     this.flushDeadlines();
+    // Deadlines are taken in time order across all queues (ties by queue name), one timestamp of
+    // one queue at a time, so the outcome depends only on the state and not on how often ticks
+    // came. The work itself happens at the entry's time: anything it schedules lies beyond it.
     for (let q = this.timers.peek(); q !== undefined && q.timerKeyMs <= this.time; q = this.timers.peek()) {
-      this.processDue(q);
+      const dueMs = q.timerKeyMs;
+      this.processDueAt(q, dueMs);
       this.flushDeadlines();
-      const due = q.timerKeyMs;
-      if (!q.deleted && due <= this.time)
-        throw new Error(`queue invariant violated: ${q.name} still due at ${due}`);
+      if (!q.deleted && q.timerKeyMs <= dueMs) {
+        throw new Error(
+          `queue invariant violated: ${q.name} still due at ${q.timerKeyMs} after processing ${dueMs}`,
+        );
+      }
     }
     for (
       let q = this.keyTimers.peek();
@@ -267,17 +273,16 @@ export class QueueStateMachine {
     }
   }
 
-  /** All of one queue's work due by now: lease expiries, then delay ends, then TTL expiries. */
-  private processDue(q: QueueState): void {
-    const now = this.time;
-    for (let rec = q.leases.peek(); rec !== undefined && rec.dueMs <= now; rec = q.leases.peek()) {
+  /** One queue's work due at `dueMs` (its earliest deadline): lease expiries, then delay ends, then TTL expiries. */
+  private processDueAt(q: QueueState, dueMs: number): void {
+    for (let rec = q.leases.peek(); rec !== undefined && rec.dueMs <= dueMs; rec = q.leases.peek()) {
       this.expireLease(q, rec);
     }
-    for (let rec = q.delayed.peek(); rec !== undefined && rec.dueMs <= now; rec = q.delayed.peek()) {
+    for (let rec = q.delayed.peek(); rec !== undefined && rec.dueMs <= dueMs; rec = q.delayed.peek()) {
       q.detach(rec);
       this.readyOrExpire(q, rec);
     }
-    for (let rec = q.ttl.peek(); rec !== undefined && rec.expireAtMs <= now; rec = q.ttl.peek()) {
+    for (let rec = q.ttl.peek(); rec !== undefined && rec.expireAtMs <= dueMs; rec = q.ttl.peek()) {
       q.detach(rec);
       this.exitExpired(q, rec);
     }
