@@ -130,6 +130,7 @@ export class FileStorage implements RaftStorage {
   private compactRequested = 0;
   private compactQueued = false;
   private snapshotNonce = 0;
+  private recoveryRepairs: string[] = [];
   private readonly snapshotHost: SnapshotHost;
 
   // The queue.
@@ -162,6 +163,11 @@ export class FileStorage implements RaftStorage {
     return this.durableLastIndex;
   }
 
+  /** What `recover()` repaired (torn tail cut off, temp files removed...), for the node's log. */
+  get repairs(): readonly string[] {
+    return this.recoveryRepairs;
+  }
+
   /** Names of the WAL segment files in use, oldest first (for tests and diagnostics). */
   get segmentNames(): string[] {
     return this.segments.map((s) => s.name);
@@ -171,6 +177,7 @@ export class FileStorage implements RaftStorage {
     if (this.status !== 'new') throw new StorageArgumentError('recover() may only be called once');
     const result = recoverStorage(this.disk);
     this.segments = result.segments;
+    this.recoveryRepairs = result.repairs;
     this.nextSeq = result.nextSeq;
     this.needsReset = result.needsReset;
     this.durableLastIndex = result.lastIndex;
@@ -628,19 +635,18 @@ export class FileStorage implements RaftStorage {
     }
     this.snapshot = file;
     this.queuedFloor = Math.max(this.queuedFloor, file.meta.index);
-    if (current && current.name !== file.name)
-      this.disk.unlink(
-        current.name,
-        this.guard('delete', current.name, () => {}),
-      );
-    if (resetOp) {
-      resetOp.done = done;
-      resetOp.ready = true;
-      this.pump();
-      return;
-    }
-    this.queueCompaction();
-    done(null);
+    // The older snapshot goes before `done`, so a restart right after finds one snapshot file.
+    const older = current && current.name !== file.name ? [current.name] : [];
+    this.unlinkAll(older, () => {
+      if (resetOp) {
+        resetOp.done = done;
+        resetOp.ready = true;
+        this.pump();
+        return;
+      }
+      this.queueCompaction();
+      done(null);
+    });
   }
 
   private queueCompaction(): void {

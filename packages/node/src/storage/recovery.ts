@@ -232,6 +232,11 @@ function replaySegment(
     size: buf.length,
     maxIndex: 0,
   };
+  // The header is always written together with the first record, so a segment holds at least one.
+  if (buf.length === SEGMENT_HEADER_BYTES) {
+    if (isLast) return dropTornSegment(disk, name, 'no record after the header', repairs);
+    throw new CorruptionError(name, SEGMENT_HEADER_BYTES, 'segment holds no record');
+  }
   let offset = SEGMENT_HEADER_BYTES;
   while (offset < buf.length) {
     const decoded = decodeRecord(name, buf, offset);
@@ -318,8 +323,9 @@ function joinLogToSnapshot(
   }
   const first = log.baseIndex + 1;
   const last = log.baseIndex + log.entries.length;
-  if (log.entries.length === 0) return { entries: [], needsReset: false };
-  if (first > snapIndex + 1) {
+  // No record at all: nothing on disk contradicts the snapshot, and the next record starts the log.
+  if (log.entries.length === 0 && !log.reset) return { entries: [], needsReset: false };
+  if (log.entries.length > 0 && first > snapIndex + 1) {
     const origin = log.origin ?? { file: '(wal)', offset: 0 };
     throw new CorruptionError(
       origin.file,
