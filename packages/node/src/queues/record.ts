@@ -25,6 +25,14 @@ export const MessageState = {
 } as const;
 export type MessageState = (typeof MessageState)[keyof typeof MessageState];
 
+/**
+ * "No time" for the ms fields. -0 rather than 0 because -0 is not a small integer: V8 then gives
+ * these fields a double representation from the very first record, instead of switching it when
+ * the first real timestamp is stored, which deprecates the shape and makes every record already
+ * stored (possibly a million) migrate to a new one on its next access.
+ */
+export const NO_TIME_MS = -0;
+
 export class MessageRecord {
   // What it is: fixed at publish (the snapshot code relies on these never changing).
   readonly seq: number;
@@ -43,7 +51,7 @@ export class MessageRecord {
   // Where it is.
   state: MessageState = MessageState.Detached;
   /** Delayed/Retrying: when it becomes ready. InFlight: lease deadline. Otherwise unused. */
-  dueMs = 0;
+  dueMs = NO_TIME_MS;
   /** Deliveries so far. */
   deliveryCount = 0;
   /** Failed deliveries (nacks and lease expiries) so far: what `maxDeliveries` limits. */
@@ -74,8 +82,8 @@ export class MessageRecord {
     this.headers = headers;
     this.group = group;
     this.priority = priority;
-    this.publishedAtMs = publishedAtMs;
-    this.expireAtMs = expireAtMs;
+    this.publishedAtMs = publishedAtMs === 0 ? NO_TIME_MS : publishedAtMs;
+    this.expireAtMs = expireAtMs === 0 ? NO_TIME_MS : expireAtMs;
     this.sizeBytes = messageSizeBytes(body, headers);
     this.deadLetter = deadLetter;
   }

@@ -893,7 +893,7 @@ function deliveredView(rec: MessageRecord): DeliveredMessage {
     group: rec.group,
     priority: rec.priority,
     deliveryCount: rec.deliveryCount,
-    publishedAtMs: rec.publishedAtMs,
+    publishedAtMs: rec.publishedAtMs + 0,
     leaseDeadlineMs: rec.dueMs,
     deadLetter: rec.deadLetter,
   };
@@ -910,9 +910,10 @@ function peekedView(rec: MessageRecord): PeekedMessage {
     group: rec.group,
     priority: rec.priority,
     deliveryCount: rec.deliveryCount,
-    publishedAtMs: rec.publishedAtMs,
-    dueMs: rec.state === MessageState.Ready ? null : rec.dueMs,
-    expiresAtMs: rec.expireAtMs,
+    // `+ 0` turns the records' internal -0 ("no time") into a plain 0.
+    publishedAtMs: rec.publishedAtMs + 0,
+    dueMs: rec.state === MessageState.Ready ? null : rec.dueMs + 0,
+    expiresAtMs: rec.expireAtMs + 0,
     consumerId: rec.consumerId,
     deadLetter: rec.deadLetter,
   };
