@@ -496,6 +496,8 @@ export class RaftNode {
       if (term < this.term) invariantFailed(`term going back from ${this.term} to ${term}`);
       this.term = term;
       this.vote = null;
+      // A partial transfer from the old term's leader will not be finished; an install in flight will.
+      if (this.incoming?.installing !== true) this.incoming = null;
     }
     this.leader = null;
     this.electionElapsed = 0;
@@ -645,24 +647,33 @@ export class RaftNode {
     switch (m.type) {
       case 'vote':
       case 'preVote':
-        return this.handleVoteRequest(m);
+        this.handleVoteRequest(m);
+        return;
       case 'voteResp':
       case 'preVoteResp':
-        return this.handleVoteResponse(m);
+        this.handleVoteResponse(m);
+        return;
       case 'append':
-        return this.handleAppend(m);
+        this.handleAppend(m);
+        return;
       case 'heartbeat':
-        return this.handleHeartbeat(m);
+        this.handleHeartbeat(m);
+        return;
       case 'snapshot':
-        return this.handleSnapshotChunk(m);
+        this.handleSnapshotChunk(m);
+        return;
       case 'appendResp':
-        return this.handleAppendResponse(m);
+        this.handleAppendResponse(m);
+        return;
       case 'heartbeatResp':
-        return this.handleHeartbeatResponse(m);
+        this.handleHeartbeatResponse(m);
+        return;
       case 'snapshotResp':
-        return this.handleSnapshotResponse(m);
+        this.handleSnapshotResponse(m);
+        return;
       case 'timeoutNow':
-        return this.handleTimeoutNow();
+        this.handleTimeoutNow();
+        return;
     }
   }
 
@@ -713,6 +724,9 @@ export class RaftNode {
   private handleAppend(m: AppendMessage): void {
     this.followLeader(m.from);
     if (this.incoming?.installing) return;
+    // The leader went back to sending entries: the partial snapshot will not be finished. (While a
+    // transfer runs the log must not change, so that its resetLog decision stays right.)
+    this.incoming = null;
     if (m.prevIndex < this.log.committed) {
       this.replyAppend(m.from, this.log.committed);
       return;
@@ -773,16 +787,19 @@ export class RaftNode {
       );
     switch (decision) {
       case 'stale':
-        return this.replyAppend(m.from, this.log.committed);
+        this.replyAppend(m.from, this.log.committed);
+        return;
       case 'ignore':
         return;
       case 'duplicate':
-        return reply(this.incoming!.nextOffset, false);
+        reply(this.incoming!.nextOffset, false);
+        return;
       case 'gap':
-        return reply(
+        reply(
           this.incoming !== null && isSameTransfer(this.incoming, m) ? this.incoming.nextOffset : 0,
           true,
         );
+        return;
       case 'start':
         this.incoming = {
           from: m.from,
@@ -791,6 +808,7 @@ export class RaftNode {
           sizeBytes: m.sizeBytes,
           nextOffset: 0,
           installing: false,
+          resetLog: !this.log.matchTerm(m.meta.index, m.meta.term),
         };
         break;
       case 'accept':
@@ -803,6 +821,7 @@ export class RaftNode {
       offset: m.offset,
       data: m.data,
       done: m.done,
+      resetLog: incoming.resetLog,
     });
     incoming.nextOffset += m.length;
     // The final chunk is acknowledged by installing it (see installSnapshot), not here.
@@ -816,6 +835,11 @@ export class RaftNode {
     this.incoming = null;
     const { meta } = incoming;
     const replaced = this.log.restore({ index: meta.index, term: meta.term });
+    if (replaced !== incoming.resetLog) {
+      invariantFailed(
+        `snapshot ${meta.index}/${meta.term}: log replaced ${replaced}, announced ${incoming.resetLog}`,
+      );
+    }
     this.snapshot = meta;
     this.snapshotSizeBytes = incoming.sizeBytes;
     this.baseConf = copyConfState(meta.conf);
@@ -893,7 +917,10 @@ export class RaftNode {
     if (pr === undefined) return;
     let force = sendEvenIfEmpty;
     while (true) {
-      if (pr.state === ReplicationState.Snapshot) return this.sendSnapshotChunks(id, pr);
+      if (pr.state === ReplicationState.Snapshot) {
+        this.sendSnapshotChunks(id, pr);
+        return;
+      }
       if (pr.isPaused()) return;
       const prevIndex = pr.next - 1;
       const prevTerm = this.log.term(prevIndex);

@@ -30,9 +30,9 @@ export interface ReadState {
 
 /**
  * A chunk of a snapshot arriving by InstallSnapshot, to be written into a snapshot writer.
- * `offset === 0` opens a new writer for `meta` (aborting any partial one); `done` means: write it,
- * then commit the writer (after every write of earlier Readys is durable); the commit's completion
- * is this Ready's durability.
+ * `offset === 0` opens a new writer for `meta` (aborting any partial one) with `resetLog`; `done`
+ * means: write it, then commit the writer. The commit must become durable after every earlier
+ * Ready's write (storage orders it behind them), and its completion is this Ready's durability.
  */
 export interface SnapshotChunkToPersist {
   meta: SnapshotMeta;
@@ -40,6 +40,12 @@ export interface SnapshotChunkToPersist {
   offset: number;
   data: Uint8Array;
   done: boolean;
+  /**
+   * The local log does not hold the snapshot's last entry: on commit, storage must discard every
+   * stored entry (including any after the snapshot's index), not only those the snapshot covers.
+   * Otherwise entries after the snapshot are kept: they may already count toward a commit.
+   */
+  resetLog: boolean;
 }
 
 export interface Ready {

@@ -82,6 +82,12 @@ export interface IncomingSnapshot {
   nextOffset: number;
   /** The final chunk was accepted; waiting for it to be durable before installing. */
   installing: boolean;
+  /**
+   * Decided when the transfer starts: the log does not hold the snapshot's last entry, so the
+   * snapshot replaces the whole log. The log does not change while a transfer runs (an append from
+   * the leader cancels the transfer first), so the decision still holds at install time.
+   */
+  resetLog: boolean;
 }
 
 /**
