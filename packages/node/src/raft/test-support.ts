@@ -12,7 +12,7 @@ import type { RecoveredState } from '../storage/types.js';
 import type { RaftLimits } from './config.js';
 import { describeMessage, type Message } from './messages.js';
 import { RaftNode } from './node.js';
-import type { Ready } from './ready.js';
+import type { Ready, SnapshotChunkToPersist } from './ready.js';
 import type { ConfChange, Entry, HardState, NodeId, SnapshotMeta } from './types.js';
 
 /** What a node has on "disk". */
@@ -174,27 +174,19 @@ export class TestCluster {
     if (first !== undefined) {
       disk.entries = disk.entries.filter((e) => e.index < first.index).concat(rd.entries);
     }
-    for (const chunk of rd.snapshotChunks)
-      this.persistChunk(disk, chunk.offset, chunk.data, chunk.done, chunk.meta);
+    for (const chunk of rd.snapshotChunks) this.persistChunk(disk, chunk);
     this.network.push(...rd.messagesAfterPersist);
     node.raft.persisted(rd.id);
   }
 
-  private persistChunk(
-    disk: TestDisk,
-    offset: number,
-    data: Uint8Array,
-    done: boolean,
-    meta: SnapshotMeta,
-  ): void {
-    if (offset === 0) disk.partialSnapshot = [];
-    disk.partialSnapshot.push(data);
-    if (!done) return;
+  private persistChunk(disk: TestDisk, chunk: SnapshotChunkToPersist): void {
+    if (chunk.offset === 0) disk.partialSnapshot = [];
+    disk.partialSnapshot.push(chunk.data);
+    if (!chunk.done) return;
     disk.snapshotData = Buffer.concat(disk.partialSnapshot);
     disk.partialSnapshot = [];
-    const keep = disk.entries.some((e) => e.index === meta.index && e.term === meta.term);
-    disk.entries = keep ? disk.entries.filter((e) => e.index > meta.index) : [];
-    disk.snapshot = meta;
+    disk.entries = chunk.resetLog ? [] : disk.entries.filter((e) => e.index > chunk.meta.index);
+    disk.snapshot = chunk.meta;
   }
 
   /** Makes `id`'s queued Readys durable (manualPersist mode), oldest first; `count` limits how many. */
