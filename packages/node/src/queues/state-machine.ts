@@ -206,6 +206,8 @@ export class QueueStateMachine {
   private applyCommand(command: Command): Reply {
     if (typeof command !== 'object' || command === null)
       return fail('INVALID_ARGUMENT', 'command must be an object');
+    const problem = nameFieldsProblem(command);
+    if (problem !== null) return fail('INVALID_ARGUMENT', problem);
     switch (command.op) {
       case 'createQueue':
         return this.createQueue(command.queue, command.options);
@@ -236,7 +238,7 @@ export class QueueStateMachine {
       case 'invalid':
         return fail('INVALID_ARGUMENT', `undecodable command: ${command.reason}`);
       default:
-        return fail('INVALID_ARGUMENT', `unknown op ${String((command as { op: unknown }).op)}`);
+        return fail('INVALID_ARGUMENT', `unknown op ${describe((command as { op: unknown }).op)}`);
     }
   }
 
@@ -871,6 +873,36 @@ export class QueueStateMachine {
     this.flushDeadlines();
     this.sink.drain();
   }
+}
+
+/**
+ * Checks the name fields every handler uses before anything else, so handlers (and the messages
+ * they build) can rely on them being strings.
+ */
+function nameFieldsProblem(command: Command): string | null {
+  switch (command.op) {
+    case 'createQueue':
+    case 'updateQueue':
+    case 'deleteQueue':
+    case 'purgeQueue':
+    case 'publish':
+    case 'deliver':
+      return queueNameProblem(command.queue);
+    case 'redrive':
+      return (
+        queueNameProblem(command.dlq, 'dlq') ??
+        (command.target == null ? null : queueNameProblem(command.target, 'target'))
+      );
+    case 'invalid':
+      return typeof command.reason === 'string' ? null : 'undecodable command';
+    default:
+      return null;
+  }
+}
+
+/** A value for an error message that cannot throw while being turned into text. */
+function describe(value: unknown): string {
+  return typeof value === 'string' ? JSON.stringify(value) : typeof value;
 }
 
 function placeInHeap(heap: IndexedHeap<QueueState>, q: QueueState, keyMs: number): void {
