@@ -1,0 +1,445 @@
+/**
+ * Keeps the client connected to the cluster's leader and runs requests with retries.
+ *
+ * Finding the leader: every welcome names the answering node and the leader it knows. The link
+ * remembers which of the user's URLs is which node id. When a node names another leader (in its
+ * welcome, a NOT_LEADER reply or a goingAway push), the link moves to the user's URL for that id;
+ * if it has not seen that id yet it tries the user's URLs it has not identified; only then does
+ * it use the leader's advertised URL, which may not be reachable from here (containers, port
+ * mapping). With no leader known (an election) it backs off and tries the next URL.
+ *
+ * Reconnecting: exponential backoff with jitter, reset by the first successful request.
+ *
+ * Retrying: a request is repeated within its deadline when nothing was applied (NOT_LEADER,
+ * UNAVAILABLE, OVERLOADED) and, for idempotent requests only, when the outcome is unknown
+ * (CONNECTION_LOST, TIMEOUT). Everything else surfaces as the typed error.
+ */
+
+import {
+  type ErrorCode,
+  FlotillaError,
+  type OpName,
+  type Push,
+  type RequestParams,
+  type ResultMap,
+  type ServerLimitsInfo,
+  welcomeLimits,
+} from '@flotilla/shared';
+import { Connection } from './connection.js';
+import type { TypedEmitter } from './emitter.js';
+import { normalizeServerUrl, type ResolvedOptions } from './options.js';
+import { defaultWebSocketFactory, type WebSocketFactory } from './transport.js';
+import { backoffDelayMs, Deadline, type Deferred, deferred, sleep, toFlotillaError } from './util.js';
+
+/** Where the client is in its life. */
+export type ClientStatus = 'connecting' | 'connected' | 'reconnecting' | 'draining' | 'closed';
+
+/** Events of a client, by name, with their payloads. */
+export interface ClientEvents {
+  /** A connection to the leader (or to a node while no leader is known) is ready. */
+  connected: { url: string; nodeId: string; leaderId: string | null };
+  /** The connection in use closed or was left for another node. */
+  disconnected: { url: string; nodeId: string; error: FlotillaError };
+  /** The leader the client knows of changed (null: an election is in progress). */
+  leaderChanged: { leaderId: string | null; previousLeaderId: string | null };
+  /** Something failed that no caller can be told about (a failed automatic ack, a broken frame). */
+  error: FlotillaError;
+}
+
+/** What the link tells its client. */
+export interface LinkHooks {
+  onConnected(connection: Connection): void;
+  onDisconnected(connection: Connection): void;
+  onPush(connection: Connection, push: Push): void;
+  /** The link closed for good: `error` is CLOSED after `close(null)`, else what ended it. */
+  onClosed(error: FlotillaError): void;
+}
+
+/** How a request may be retried. */
+export interface CallOptions<K extends OpName> {
+  /** Safe to repeat when its outcome is unknown (CONNECTION_LOST, TIMEOUT). */
+  idempotent: boolean;
+  /** Deadline across all attempts (default: requestTimeoutMs). */
+  timeoutMs?: number;
+  /** Runs synchronously when the result arrives, before later frames are read. */
+  onResult?: (result: ResultMap[K]) => void;
+}
+
+/** Codes after which no reconnect can help: the client closes with them. */
+const FATAL: ReadonlySet<ErrorCode> = new Set(['UNAUTHORIZED', 'UNSUPPORTED_VERSION']);
+/** Codes that guarantee nothing was applied and another attempt may succeed. */
+const NOT_APPLIED_RETRYABLE: ReadonlySet<ErrorCode> = new Set(['NOT_LEADER', 'UNAVAILABLE', 'OVERLOADED']);
+/** Codes whose outcome is unknown: only idempotent requests go again. */
+const OUTCOME_UNKNOWN: ReadonlySet<ErrorCode> = new Set(['CONNECTION_LOST', 'TIMEOUT']);
+
+interface LeaderHint {
+  leaderId: string;
+  leaderUrl: string | null;
+  /** User URLs already tried while looking for this leader. */
+  probed: Set<string>;
+  /** Moves left before giving up on this hint (guards against nodes naming each other forever). */
+  movesLeft: number;
+}
+
+/** The connection manager behind a client. */
+export class LeaderLink {
+  private current: Connection | null = null;
+  private ready: Deferred<Connection> = this.newReady();
+  private connecting: Promise<void> | null = null;
+  private readonly nodeIdByUrl = new Map<string, string>();
+  private hint: LeaderHint | null = null;
+  private lastAttempt: { url: string; fromHint: boolean } | null = null;
+  private nextServer = 0;
+  /** Attempts since the last successful request; drives the backoff. */
+  private failures = 0;
+  private epochs = 0;
+  private leaderId: string | null = null;
+  private lastLimits: ServerLimitsInfo = welcomeLimits();
+  private webSocket: WebSocketFactory | undefined;
+  private closedError: FlotillaError | null = null;
+  private readonly closing = deferred<void>();
+  private lastError: FlotillaError | null = null;
+  status: ClientStatus = 'connecting';
+
+  constructor(
+    private readonly options: ResolvedOptions,
+    private readonly events: TypedEmitter<ClientEvents>,
+    private readonly hooks: LinkHooks,
+  ) {
+    this.webSocket = options.webSocket;
+  }
+
+  /** The connection in use, or null while (re)connecting. */
+  get connection(): Connection | null {
+    return this.current;
+  }
+
+  /** The leader's node id as last known (null: unknown). */
+  get knownLeaderId(): string | null {
+    return this.leaderId;
+  }
+
+  /** The limits of the node in use (or the last one, or protocol defaults). */
+  get limits(): ServerLimitsInfo {
+    return this.lastLimits;
+  }
+
+  /** Which node id each configured URL turned out to be. */
+  get learnedNodes(): ReadonlyMap<string, string> {
+    return this.nodeIdByUrl;
+  }
+
+  /** The first connection: resolves when one is adopted, rejects after connectTimeoutMs or a fatal error. */
+  async start(): Promise<void> {
+    this.ensureConnecting();
+    const deadline = new Deadline(this.options.connectTimeoutMs, () => 'connect');
+    try {
+      await deadline.race(this.ready.promise, false);
+    } catch (error) {
+      const failure = toFlotillaError(error);
+      if (failure.code !== 'TIMEOUT') throw failure;
+      const reason = this.lastError?.message ?? 'no answer';
+      const unavailable = new FlotillaError(
+        'UNAVAILABLE',
+        `could not connect to ${this.options.servers.join(', ')} within ${this.options.connectTimeoutMs} ms: ${reason}`,
+        { servers: this.options.servers },
+        { cause: this.lastError ?? undefined },
+      );
+      this.close(unavailable);
+      throw unavailable;
+    } finally {
+      deadline.clear();
+    }
+  }
+
+  /** Sends a request to the leader, retrying while that is safe, within one deadline. */
+  async call<K extends OpName>(
+    op: K,
+    params: RequestParams[K],
+    options: CallOptions<K>,
+  ): Promise<ResultMap[K]> {
+    const deadline = new Deadline(options.timeoutMs ?? this.options.requestTimeoutMs, () => op);
+    let sent = false;
+    try {
+      for (let attempt = 1; ; attempt++) {
+        const connection = await deadline.race(this.awaitConnection(), sent);
+        try {
+          sent = true;
+          return await this.attempt(connection, op, params, deadline, options.onResult);
+        } catch (error) {
+          const failure = toFlotillaError(error);
+          if (deadline.expired || !mayRetry(failure, options.idempotent)) throw failure;
+          await this.recover(connection, failure, attempt, deadline);
+        }
+      }
+    } finally {
+      deadline.clear();
+    }
+  }
+
+  /** One attempt on a given connection with the request deadline; no retries. */
+  async callOn<K extends OpName>(
+    connection: Connection,
+    op: K,
+    params: RequestParams[K],
+    onResult?: (result: ResultMap[K]) => void,
+  ): Promise<ResultMap[K]> {
+    const deadline = new Deadline(this.options.requestTimeoutMs, () => op);
+    try {
+      return await this.attempt(connection, op, params, deadline, onResult);
+    } finally {
+      deadline.clear();
+    }
+  }
+
+  /** Waits the backoff delay for retry number `attempt` (cut short by close). */
+  pause(attempt: number): Promise<void> {
+    return sleep(backoffDelayMs(attempt, this.options.reconnectDelayMs), this.closing.promise);
+  }
+
+  /**
+   * `connection` told us to go elsewhere (NOT_LEADER, goingAway). Moves to the named leader, or,
+   * when none is named, to the next server.
+   */
+  followLeader(connection: Connection, leaderId: string | null, leaderUrl: string | null): void {
+    if (leaderId !== null) this.noteLeader(leaderId);
+    if (connection !== this.current) return;
+    if (leaderId !== null && leaderId !== connection.nodeId) {
+      if (this.hint?.leaderId !== leaderId) {
+        this.hint = { leaderId, leaderUrl, probed: new Set(), movesLeft: this.options.servers.length + 1 };
+      }
+    }
+    this.detach(connection, 'moving to the leader');
+  }
+
+  /** Closes the link: no more connections; requests fail with `error` (CLOSED by default). */
+  close(error: FlotillaError | null): void {
+    if (this.closedError !== null) return;
+    this.closedError = error ?? new FlotillaError('CLOSED', 'the client is closed');
+    this.status = 'closed';
+    this.closing.resolve();
+    this.ready.reject(this.closedError);
+    const connection = this.current;
+    this.current = null;
+    connection?.close(1000, 'client closed', this.closedError);
+    this.hooks.onClosed(this.closedError);
+  }
+
+  private newReady(): Deferred<Connection> {
+    const ready = deferred<Connection>();
+    ready.promise.catch(() => {});
+    return ready;
+  }
+
+  private awaitConnection(): Promise<Connection> {
+    if (this.closedError !== null) return Promise.reject(this.closedError);
+    if (this.current !== null) return Promise.resolve(this.current);
+    this.ensureConnecting();
+    return this.ready.promise;
+  }
+
+  private attempt<K extends OpName>(
+    connection: Connection,
+    op: K,
+    params: RequestParams[K],
+    deadline: Deadline,
+    onResult?: (result: ResultMap[K]) => void,
+  ): Promise<ResultMap[K]> {
+    const handle = connection.request(op, params, (result) => {
+      this.failures = 0;
+      onResult?.(result);
+    });
+    return deadline.race(handle.promise, true, handle.cancel);
+  }
+
+  /** What to do before retrying after a retryable failure on `connection`. */
+  private async recover(
+    connection: Connection,
+    failure: FlotillaError,
+    attempt: number,
+    deadline: Deadline,
+  ): Promise<void> {
+    if (failure.code === 'CONNECTION_LOST') return; // the link is already reconnecting
+    if (failure.code === 'NOT_LEADER') {
+      const { leaderId, leaderUrl } = notLeaderDetails(failure);
+      if (leaderId !== null && leaderId !== connection.nodeId) {
+        this.followLeader(connection, leaderId, leaderUrl);
+        return;
+      }
+      // No leader known (an election): wait, then ask another node.
+      await this.pauseWithin(attempt, deadline);
+      if (connection === this.current) this.detach(connection, 'no leader known');
+      return;
+    }
+    await this.pauseWithin(attempt, deadline);
+  }
+
+  private async pauseWithin(attempt: number, deadline: Deadline): Promise<void> {
+    await deadline.race(this.pause(attempt), true);
+  }
+
+  private ensureConnecting(): void {
+    if (this.connecting !== null || this.closedError !== null || this.current !== null) return;
+    this.connecting = this.connectLoop().finally(() => {
+      this.connecting = null;
+    });
+  }
+
+  private async connectLoop(): Promise<void> {
+    let redirects = 0;
+    while (this.closedError === null && this.current === null) {
+      if (this.failures > 0 || redirects > this.options.servers.length) {
+        await this.pause(Math.max(this.failures, 1));
+        if (this.closedError !== null) return;
+      }
+      const url = this.nextUrl();
+      this.failures++;
+      const connection = await this.tryOpen(url);
+      if (connection === null) continue;
+      if (this.closedError !== null) {
+        connection.close(1000, 'client closed');
+        return;
+      }
+      if (this.redirected(url, connection)) {
+        this.failures--;
+        redirects++;
+        continue;
+      }
+      this.adopt(connection);
+    }
+  }
+
+  private async tryOpen(url: string): Promise<Connection | null> {
+    try {
+      this.webSocket ??= await defaultWebSocketFactory();
+      return await Connection.open(
+        {
+          url,
+          token: this.options.token,
+          name: this.options.name,
+          webSocket: this.webSocket,
+          helloTimeoutMs: this.options.helloTimeoutMs,
+          epoch: ++this.epochs,
+        },
+        {
+          onPush: (connection, push) => this.handlePush(connection, push),
+          onClose: (connection, error) => this.handleClose(connection, error),
+          onError: (_connection, error) => this.events.emit('error', error),
+        },
+      );
+    } catch (error) {
+      const failure = toFlotillaError(error);
+      this.lastError = failure;
+      if (this.lastAttempt?.fromHint) this.hint = null; // the hinted node is not reachable: look around
+      if (FATAL.has(failure.code)) this.close(failure);
+      return null;
+    }
+  }
+
+  /** Learns the URL's node id; true if the node named another leader and we moved on. */
+  private redirected(url: string, connection: Connection): boolean {
+    const { nodeId, leaderId, leaderUrl } = connection.welcome;
+    if (this.options.servers.includes(url)) this.nodeIdByUrl.set(url, nodeId);
+    this.noteLeader(leaderId);
+    if (leaderId === null || leaderId === nodeId) return false;
+    if (this.hint?.leaderId !== leaderId) {
+      this.hint = { leaderId, leaderUrl, probed: new Set(), movesLeft: this.options.servers.length + 1 };
+    }
+    connection.close(1000, 'following the leader');
+    return true;
+  }
+
+  /** The URL of the next attempt: the leader's (by node id) if one is hinted, else the next server. */
+  private nextUrl(): string {
+    const fromHint = this.hintedUrl();
+    if (fromHint !== null) {
+      this.lastAttempt = { url: fromHint, fromHint: true };
+      return fromHint;
+    }
+    const servers = this.options.servers;
+    const url = servers[this.nextServer % servers.length]!;
+    this.nextServer = (this.nextServer + 1) % servers.length;
+    this.lastAttempt = { url, fromHint: false };
+    return url;
+  }
+
+  private hintedUrl(): string | null {
+    const hint = this.hint;
+    if (hint === null) return null;
+    if (hint.movesLeft-- <= 0) {
+      this.hint = null;
+      return null;
+    }
+    for (const [url, nodeId] of this.nodeIdByUrl) if (nodeId === hint.leaderId) return url;
+    const unidentified = this.options.servers.find(
+      (url) => !this.nodeIdByUrl.has(url) && !hint.probed.has(url),
+    );
+    if (unidentified !== undefined) {
+      hint.probed.add(unidentified);
+      return unidentified;
+    }
+    this.hint = null;
+    if (hint.leaderUrl === null) return null;
+    try {
+      return normalizeServerUrl(hint.leaderUrl);
+    } catch {
+      return null;
+    }
+  }
+
+  private adopt(connection: Connection): void {
+    this.current = connection;
+    this.hint = null;
+    this.lastLimits = connection.limits;
+    this.status = 'connected';
+    const { nodeId, leaderId } = connection.welcome;
+    this.events.emit('connected', { url: connection.url, nodeId, leaderId });
+    this.ready.resolve(connection);
+    this.hooks.onConnected(connection);
+  }
+
+  /** Stops using the current connection and starts looking for the leader again. */
+  private detach(connection: Connection, reason: string, error?: FlotillaError): void {
+    if (connection !== this.current) return;
+    this.current = null;
+    this.ready = this.newReady();
+    if (this.status !== 'draining') this.status = 'reconnecting';
+    const failure =
+      error ??
+      new FlotillaError('CONNECTION_LOST', `left ${connection.url}: ${reason}`, { url: connection.url });
+    this.events.emit('disconnected', { url: connection.url, nodeId: connection.nodeId, error: failure });
+    this.hooks.onDisconnected(connection);
+    connection.retire();
+    this.ensureConnecting();
+  }
+
+  private handleClose(connection: Connection, error: FlotillaError): void {
+    if (connection === this.current && this.closedError === null)
+      this.detach(connection, error.message, error);
+  }
+
+  private handlePush(connection: Connection, push: Push): void {
+    if (push.kind === 'goingAway') this.followLeader(connection, push.leaderId, push.leaderUrl);
+    else this.hooks.onPush(connection, push);
+  }
+
+  private noteLeader(leaderId: string | null): void {
+    if (leaderId === this.leaderId) return;
+    const previousLeaderId = this.leaderId;
+    this.leaderId = leaderId;
+    this.events.emit('leaderChanged', { leaderId, previousLeaderId });
+  }
+}
+
+function mayRetry(failure: FlotillaError, idempotent: boolean): boolean {
+  if (NOT_APPLIED_RETRYABLE.has(failure.code)) return true;
+  return idempotent && OUTCOME_UNKNOWN.has(failure.code);
+}
+
+function notLeaderDetails(failure: FlotillaError): { leaderId: string | null; leaderUrl: string | null } {
+  const { leaderId, leaderUrl } = failure.details;
+  return {
+    leaderId: typeof leaderId === 'string' ? leaderId : null,
+    leaderUrl: typeof leaderUrl === 'string' ? leaderUrl : null,
+  };
+}

@@ -1,0 +1,184 @@
+/**
+ * Messages as the user sees them. `MessageView` is a stored message (peek results); `Message` is a
+ * delivery leased to this client, with `ack`, `nack` and `extend`. The body is decoded lazily on
+ * first access, so a consumer that only forwards `bytes` never pays for decoding.
+ */
+
+import {
+  type BodyFormat,
+  DEFAULT_LIMITS,
+  type DeliveredMessage,
+  decodeBody,
+  FlotillaError,
+  invalidArgument,
+} from '@flotilla/shared';
+
+/** Per-delivery settlement, provided by the client (coalesced per turn into one frame per op). */
+export interface Settler {
+  ack(message: Message): Promise<void>;
+  nack(message: Message, delayMs: number | undefined): Promise<void>;
+  extend(message: Message, ms: number): Promise<void>;
+}
+
+/** Told when a delivery is settled (acked or nacked), to free its prefetch slot. */
+export interface SettleObserver {
+  onSettled(message: Message): void;
+}
+
+/** A stored message: its content and metadata (what `peek` returns; `Message` adds settlement). */
+export class MessageView<T = unknown> {
+  /** The queue the message is in. */
+  readonly queue: string;
+  /** Sequence number assigned by the queue at publish: unique in the queue, increasing. */
+  readonly seq: number;
+  /** The raw body bytes as published. */
+  readonly bytes: Uint8Array;
+  /** How the body bytes were produced (bytes, UTF-8, msgpack, JSON). */
+  readonly format: BodyFormat;
+  /** String headers given at publish, or null. */
+  readonly headers: Record<string, string> | null;
+  /** The message group, or null. */
+  readonly group: string | null;
+  /** Priority (0 is lowest). */
+  readonly priority: number;
+  /** Deliveries so far, this one included (0 for a peeked message never delivered). */
+  readonly deliveryCount: number;
+  /** When the publish was stored, ms since the Unix epoch by the leader's clock. */
+  readonly publishedAtMs: number;
+  /** When this lease ends, ms since the Unix epoch by the leader's clock (0 when not leased). */
+  readonly leaseDeadlineMs: number;
+  private decoded: { value: T } | undefined;
+
+  constructor(delivered: DeliveredMessage) {
+    this.queue = delivered.queue;
+    this.seq = delivered.seq;
+    this.bytes = delivered.body;
+    this.format = delivered.format;
+    this.headers = delivered.headers;
+    this.group = delivered.group;
+    this.priority = delivered.priority;
+    this.deliveryCount = delivered.deliveryCount;
+    this.publishedAtMs = delivered.publishedAtMs;
+    this.leaseDeadlineMs = delivered.leaseDeadlineMs;
+  }
+
+  /**
+   * The body as a value: a `Uint8Array` for bytes, a string for UTF-8, the decoded value for
+   * msgpack or JSON. Decoded on first access; throws PROTOCOL_ERROR if the bytes do not match
+   * their format.
+   */
+  get body(): T {
+    if (this.decoded === undefined) this.decoded = { value: decodeBody(this.bytes, this.format) as T };
+    return this.decoded.value;
+  }
+
+  /** `publishedAtMs` as a Date. */
+  get publishedAt(): Date {
+    return new Date(this.publishedAtMs);
+  }
+
+  /** `leaseDeadlineMs` as a Date (the Unix epoch when not leased). */
+  get leaseDeadline(): Date {
+    return new Date(this.leaseDeadlineMs);
+  }
+}
+
+type SettleState = 'open' | 'acked' | 'nacked';
+
+function isIntIn(value: number, min: number, max: number): boolean {
+  return Number.isInteger(value) && value >= min && value <= max;
+}
+
+/**
+ * A delivery leased to this client. Settle it exactly once with `ack` (done) or `nack` (try again
+ * later); `extend` keeps the lease while work goes on. Delivery is at least once: the same message
+ * can arrive again (with a new `deliveryId`), so processing must be idempotent.
+ */
+export class Message<T = unknown> extends MessageView<T> {
+  /** Identifies this lease; acks quote it, so a stale ack can never settle a later delivery. */
+  readonly deliveryId: number;
+  /** Which client connection delivered it (a new connection makes older deliveries stale). */
+  readonly connectionEpoch: number;
+  private state: SettleState = 'open';
+  private settlement: Promise<void> | undefined;
+
+  constructor(
+    delivered: DeliveredMessage,
+    connectionEpoch: number,
+    private readonly settler: Settler,
+    private readonly observer?: SettleObserver,
+  ) {
+    super(delivered);
+    this.deliveryId = delivered.deliveryId;
+    this.connectionEpoch = connectionEpoch;
+  }
+
+  /** Whether `ack` or `nack` has been called. */
+  get settled(): boolean {
+    return this.state !== 'open';
+  }
+
+  /**
+   * Marks the message done; once this resolves it will not be delivered again. Rejects with
+   * LEASE_EXPIRED if the lease had already ended (the message will be, or was, redelivered).
+   * Calling it again returns the first outcome.
+   */
+  ack(): Promise<void> {
+    return this.settle('acked', () => this.settler.ack(this));
+  }
+
+  /**
+   * Gives the message back: it is delivered again after `delayMs`, or by the queue's retry
+   * policy when no delay is given (dead-lettered once it reaches the queue's maxDeliveries).
+   */
+  nack(options: { delayMs?: number } = {}): Promise<void> {
+    const { delayMs } = options;
+    if (delayMs !== undefined && !isIntIn(delayMs, 0, DEFAULT_LIMITS.maxDelayMs)) {
+      return Promise.reject(
+        invalidArgument('delayMs', `${delayMs} is not an integer in 0..${DEFAULT_LIMITS.maxDelayMs}`),
+      );
+    }
+    return this.settle('nacked', () => this.settler.nack(this, delayMs));
+  }
+
+  /** Extends the lease: it now ends `ms` from now (by the leader's clock). */
+  extend(ms: number): Promise<void> {
+    if (this.state !== 'open') return Promise.reject(this.alreadySettled('extend'));
+    if (!isIntIn(ms, 1, DEFAULT_LIMITS.maxVisibilityTimeoutMs)) {
+      return Promise.reject(
+        invalidArgument('ms', `${ms} is not an integer in 1..${DEFAULT_LIMITS.maxVisibilityTimeoutMs}`),
+      );
+    }
+    return this.settler.extend(this, ms);
+  }
+
+  /** Marks the message settled without telling the server (its lease is void, e.g. after a reconnect). */
+  forget(): void {
+    if (this.state !== 'open') return;
+    this.state = 'nacked';
+    this.settlement = Promise.resolve();
+    this.observer?.onSettled(this);
+  }
+
+  private settle(target: SettleState, send: () => Promise<void>): Promise<void> {
+    if (this.state === target && this.settlement !== undefined) return this.settlement;
+    if (this.state !== 'open')
+      return Promise.reject(this.alreadySettled(target === 'acked' ? 'ack' : 'nack'));
+    this.state = target;
+    this.settlement = send();
+    this.observer?.onSettled(this);
+    return this.settlement;
+  }
+
+  private alreadySettled(op: string): FlotillaError {
+    return new FlotillaError(
+      'LEASE_EXPIRED',
+      `cannot ${op} ${this.queue}#${this.seq}: already ${this.state}`,
+      {
+        queue: this.queue,
+        seq: this.seq,
+        deliveryId: this.deliveryId,
+      },
+    );
+  }
+}

@@ -1,0 +1,147 @@
+/**
+ * Coalesces acks, nacks and extends: everything settled in one event-loop turn goes out as one
+ * frame per op (per nack delay, per extend length), split only at the server's maxAckBatch. Each
+ * caller's promise settles from its own item's outcome: the server lists only failed items, by
+ * index. Settlements are idempotent per deliveryId, so a frame whose outcome is unknown (lost
+ * connection, timeout) is safely sent again.
+ */
+
+import { type AckItem, FlotillaError } from '@flotilla/shared';
+import type { Message, Settler } from './message.js';
+import { afterTurn, deferred } from './util.js';
+
+/** What settlements need from the client: sending a request with retries. */
+export interface SettlementTransport {
+  /** Sends an ack/nack/extend frame (retried while the outcome is unknown) and returns failed items. */
+  settle(
+    op: 'ack' | 'nack' | 'extend',
+    items: AckItem[],
+    arg: number | undefined,
+  ): Promise<Array<{ index: number; code: FlotillaError['code'] }>>;
+  /** Current maxAckBatch. */
+  maxAckBatch(): number;
+}
+
+interface PendingItem {
+  item: AckItem;
+  resolve(): void;
+  reject(error: FlotillaError): void;
+}
+
+interface Group {
+  op: 'ack' | 'nack' | 'extend';
+  arg: number | undefined;
+  items: PendingItem[];
+}
+
+/** The per-turn coalescer behind `Message.ack/nack/extend`. */
+export class Settlements implements Settler {
+  private groups = new Map<string, Group>();
+  private scheduled = false;
+  private inFlight = 0;
+  private idleWaiters: Array<() => void> = [];
+
+  constructor(private readonly transport: SettlementTransport) {}
+
+  ack(message: Message): Promise<void> {
+    return this.add('ack', undefined, message);
+  }
+
+  nack(message: Message, delayMs: number | undefined): Promise<void> {
+    return this.add('nack', delayMs, message);
+  }
+
+  extend(message: Message, ms: number): Promise<void> {
+    return this.add('extend', ms, message);
+  }
+
+  /** Settlements queued or in flight. */
+  get pendingCount(): number {
+    let queued = 0;
+    for (const group of this.groups.values()) queued += group.items.length;
+    return queued + this.inFlight;
+  }
+
+  /** Resolves once nothing is queued or in flight. */
+  idle(): Promise<void> {
+    if (this.pendingCount === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private add(op: Group['op'], arg: number | undefined, message: Message): Promise<void> {
+    const key = `${op}:${arg ?? ''}`;
+    let group = this.groups.get(key);
+    if (group === undefined) {
+      group = { op, arg, items: [] };
+      this.groups.set(key, group);
+    }
+    const done = deferred<void>();
+    group.items.push({
+      item: { queue: message.queue, seq: message.seq, deliveryId: message.deliveryId },
+      resolve: done.resolve,
+      reject: done.reject,
+    });
+    this.schedule();
+    return done.promise;
+  }
+
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    afterTurn(() => this.flush());
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    const groups = [...this.groups.values()];
+    this.groups = new Map();
+    const max = Math.max(1, this.transport.maxAckBatch());
+    for (const group of groups) {
+      for (let start = 0; start < group.items.length; start += max) {
+        void this.send(group, group.items.slice(start, start + max));
+      }
+    }
+  }
+
+  private async send(group: Group, batch: PendingItem[]): Promise<void> {
+    this.inFlight += batch.length;
+    try {
+      const failed = await this.transport.settle(
+        group.op,
+        batch.map((pending) => pending.item),
+        group.arg,
+      );
+      const failures = new Map(failed.map(({ index, code }) => [index, code]));
+      batch.forEach((pending, index) => {
+        const code = failures.get(index);
+        if (code === undefined) pending.resolve();
+        else pending.reject(itemError(group.op, pending.item, code));
+      });
+    } catch (error) {
+      const failure = error instanceof FlotillaError ? error : new FlotillaError('INTERNAL', String(error));
+      for (const pending of batch) pending.reject(failure);
+    } finally {
+      this.inFlight -= batch.length;
+      this.notifyIdle();
+    }
+  }
+
+  private notifyIdle(): void {
+    if (this.pendingCount !== 0) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const waiter of waiters) waiter();
+  }
+}
+
+function itemError(op: string, item: AckItem, code: FlotillaError['code']): FlotillaError {
+  return new FlotillaError(
+    code,
+    `${op} of ${item.queue}#${item.seq} (delivery ${item.deliveryId}) failed: ${code}`,
+    {
+      queue: item.queue,
+      seq: item.seq,
+      deliveryId: item.deliveryId,
+    },
+  );
+}

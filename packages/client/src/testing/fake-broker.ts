@@ -1,0 +1,562 @@
+/**
+ * In-memory queue state for the fake server: queues, seqs, leases, delivery ids, dedup by
+ * idempotency key, push subscriptions with prefetch windows, long-poll receives, dead-lettering and
+ * redrive. Deliberately simple (a linear scan picks the next message) but faithful to the protocol
+ * document's rules, so the SDK's tests exercise the same semantics as against a real cluster.
+ * Time only matters for delays; leases end when a test says so (`expireLeases`), never by a timer.
+ */
+
+import {
+  type AckItem,
+  type BodyFormat,
+  DEFAULT_QUEUE_OPTIONS,
+  type DeliveredMessage,
+  type ErrorCode,
+  FlotillaError,
+  type ItemOutcomes,
+  invalidArgument,
+  type PublishMessage,
+  type PublishResult,
+  type QueueOptions,
+  type QueueOptionsPatch,
+  type QueueStats,
+  resolveQueueOptions,
+} from '@flotilla/shared';
+
+/** Who holds a lease: a session (connection), and the push subscription if it came from one. */
+export interface LeaseOwner {
+  sessionId: number;
+  sub: FakeSubscription | null;
+}
+
+/** A push subscription as the broker sees it. */
+export interface FakeSubscription {
+  sessionId: number;
+  subId: number;
+  queue: string;
+  window: number;
+  /** Delivery ids leased through this subscription and not yet settled. */
+  unsettled: Set<number>;
+  /** The most unsettled deliveries this subscription ever had at once. */
+  maxUnsettled: number;
+  push(queue: string, messages: DeliveredMessage[]): void;
+}
+
+interface StoredMessage {
+  seq: number;
+  body: Uint8Array;
+  format: BodyFormat;
+  headers: Record<string, string> | null;
+  group: string | null;
+  priority: number;
+  publishedAtMs: number;
+  deliveryCount: number;
+  state: 'ready' | 'delayed' | 'inflight';
+  lease: { deliveryId: number; owner: LeaseOwner; deadlineMs: number } | null;
+  /** For a dead-lettered message: the queue it came from (redrive target by default). */
+  deadLetteredFrom: string | null;
+}
+
+interface FakeQueue {
+  name: string;
+  options: QueueOptions;
+  messages: Map<number, StoredMessage>;
+  nextSeq: number;
+  dedup: Map<string, number>;
+  publishedCount: number;
+  deliveredCount: number;
+  ackedCount: number;
+  deadLetteredCount: number;
+}
+
+interface ParkedReceive {
+  sessionId: number;
+  queue: string;
+  max: number;
+  visibilityTimeoutMs: number | undefined;
+  answer(messages: DeliveredMessage[]): void;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+function queueNotFound(name: string): FlotillaError {
+  return new FlotillaError('QUEUE_NOT_FOUND', `no queue named ${name}`, { queue: name });
+}
+
+/** The shared state of a fake cluster (every fake node serves the same broker). */
+export class FakeBroker {
+  private readonly queues = new Map<string, FakeQueue>();
+  private readonly subscriptions = new Set<FakeSubscription>();
+  private parked: ParkedReceive[] = [];
+  private readonly timers = new Set<ReturnType<typeof setTimeout>>();
+  private nextDeliveryId = 1;
+
+  // ---------------------------------------------------------------------------------------------
+  // Admin
+
+  createQueue(name: string, patch: QueueOptionsPatch): QueueOptions {
+    if (this.queues.has(name))
+      throw new FlotillaError('QUEUE_EXISTS', `queue ${name} exists`, { queue: name });
+    const resolved = resolveQueueOptions(name, patch);
+    if (!resolved.ok) throw resolved.error;
+    const dlq = resolved.value.deadLetterQueue;
+    if (dlq !== null && !this.queues.has(dlq)) throw queueNotFound(dlq);
+    this.queues.set(name, {
+      name,
+      options: resolved.value,
+      messages: new Map(),
+      nextSeq: 1,
+      dedup: new Map(),
+      publishedCount: 0,
+      deliveredCount: 0,
+      ackedCount: 0,
+      deadLetteredCount: 0,
+    });
+    return resolved.value;
+  }
+
+  updateQueue(name: string, patch: QueueOptionsPatch): QueueOptions {
+    const queue = this.queue(name);
+    const resolved = resolveQueueOptions(name, patch, queue.options, { forUpdate: true });
+    if (!resolved.ok) throw resolved.error;
+    queue.options = resolved.value;
+    return resolved.value;
+  }
+
+  /** Deletes a queue; returns the subscriptions that were on it (the server ends them). */
+  deleteQueue(name: string): FakeSubscription[] {
+    this.queue(name);
+    this.queues.delete(name);
+    const ended = [...this.subscriptions].filter((sub) => sub.queue === name);
+    for (const sub of ended) this.subscriptions.delete(sub);
+    return ended;
+  }
+
+  purgeQueue(name: string): number {
+    const queue = this.queue(name);
+    const count = queue.messages.size;
+    queue.messages.clear();
+    for (const sub of this.subscriptions) if (sub.queue === name) sub.unsettled.clear();
+    return count;
+  }
+
+  stats(name: string): QueueStats {
+    const queue = this.queue(name);
+    let ready = 0;
+    let inFlight = 0;
+    let delayed = 0;
+    let totalBytes = 0;
+    let oldest: number | null = null;
+    for (const message of queue.messages.values()) {
+      if (message.state === 'ready') ready++;
+      else if (message.state === 'inflight') inFlight++;
+      else delayed++;
+      totalBytes += message.body.byteLength;
+      oldest = oldest === null ? message.publishedAtMs : Math.min(oldest, message.publishedAtMs);
+    }
+    return {
+      name,
+      depth: queue.messages.size,
+      ready,
+      inFlight,
+      delayed,
+      totalBytes,
+      publishedCount: queue.publishedCount,
+      deliveredCount: queue.deliveredCount,
+      ackedCount: queue.ackedCount,
+      deadLetteredCount: queue.deadLetteredCount,
+      oldestMessageAgeMs: oldest === null ? null : Date.now() - oldest,
+      options: queue.options,
+    };
+  }
+
+  listQueues(): QueueStats[] {
+    return [...this.queues.keys()].map((name) => this.stats(name));
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Publish
+
+  /** Stores a batch, all or nothing; keys seen inside the dedup window are not stored again. */
+  publish(name: string, messages: PublishMessage[]): PublishResult {
+    const queue = this.queue(name);
+    messages.forEach((message, index) => {
+      if ((message.priority ?? 0) >= queue.options.priorityLevels) {
+        throw invalidArgument(
+          `messages[${index}].priority`,
+          `${message.priority} is not below the queue's ${queue.options.priorityLevels} levels`,
+        );
+      }
+    });
+    const fresh = messages.filter(
+      (m) => m.idempotencyKey === undefined || !queue.dedup.has(m.idempotencyKey),
+    );
+    const max = queue.options.maxMessages;
+    if (max > 0 && queue.messages.size + fresh.length > max) {
+      throw new FlotillaError('QUEUE_FULL', `queue ${name} holds its maximum of ${max} messages`, {
+        queue: name,
+      });
+    }
+    const seqs: number[] = [];
+    const duplicates: number[] = [];
+    messages.forEach((message, index) => {
+      const known =
+        message.idempotencyKey === undefined ? undefined : queue.dedup.get(message.idempotencyKey);
+      if (known !== undefined) {
+        seqs.push(known);
+        duplicates.push(index);
+        return;
+      }
+      seqs.push(this.store(queue, message));
+    });
+    this.pump(name);
+    return { seqs, duplicates };
+  }
+
+  private store(queue: FakeQueue, message: PublishMessage, deadLetteredFrom: string | null = null): number {
+    const seq = queue.nextSeq++;
+    const delayMs = message.delayMs ?? queue.options.deliveryDelayMs;
+    queue.messages.set(seq, {
+      seq,
+      body: message.body.slice(),
+      format: message.format ?? 0,
+      headers: message.headers ?? null,
+      group: message.group ?? null,
+      priority: message.priority ?? 0,
+      publishedAtMs: Date.now(),
+      deliveryCount: 0,
+      state: delayMs > 0 ? 'delayed' : 'ready',
+      lease: null,
+      deadLetteredFrom,
+    });
+    if (message.idempotencyKey !== undefined) queue.dedup.set(message.idempotencyKey, seq);
+    queue.publishedCount++;
+    if (delayMs > 0) this.later(delayMs, () => this.makeReady(queue.name, seq));
+    return seq;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Deliveries
+
+  subscribe(sub: FakeSubscription): void {
+    this.queue(sub.queue);
+    this.subscriptions.add(sub);
+    this.pump(sub.queue);
+  }
+
+  setWindow(sub: FakeSubscription, window: number): void {
+    sub.window = window;
+    this.pump(sub.queue);
+  }
+
+  unsubscribe(sub: FakeSubscription): void {
+    this.subscriptions.delete(sub);
+  }
+
+  /** Leases up to `max` ready messages now; if none and `waitMs` > 0, parks until some arrive. */
+  receive(
+    sessionId: number,
+    name: string,
+    max: number,
+    waitMs: number,
+    visibilityTimeoutMs: number | undefined,
+    answer: (messages: DeliveredMessage[]) => void,
+  ): void {
+    const messages = this.leaseMany(name, max, { sessionId, sub: null }, visibilityTimeoutMs);
+    if (messages.length > 0 || waitMs === 0) {
+      answer(messages);
+      return;
+    }
+    const parked: ParkedReceive = {
+      sessionId,
+      queue: name,
+      max,
+      visibilityTimeoutMs,
+      answer,
+      timer: setTimeout(() => {
+        this.parked = this.parked.filter((p) => p !== parked);
+        answer([]);
+      }, waitMs),
+    };
+    this.parked.push(parked);
+  }
+
+  peek(name: string, max: number, fromSeq: number): DeliveredMessage[] {
+    const queue = this.queue(name);
+    const out: DeliveredMessage[] = [];
+    for (const message of queue.messages.values()) {
+      if (out.length >= max) break;
+      if (message.seq < fromSeq) continue;
+      out.push(this.view(name, message, 0, message.lease?.deadlineMs ?? 0));
+    }
+    return out;
+  }
+
+  ack(items: AckItem[]): ItemOutcomes {
+    return this.settleEach(items, (queue, message) => {
+      queue.messages.delete(message.seq);
+      queue.ackedCount++;
+    });
+  }
+
+  nack(items: AckItem[], delayMs: number | undefined): ItemOutcomes {
+    return this.settleEach(items, (queue, message) => this.requeue(queue, message, delayMs));
+  }
+
+  extend(items: AckItem[], ms: number): ItemOutcomes {
+    const failed: ItemOutcomes['failed'] = [];
+    items.forEach((item, index) => {
+      const found = this.leased(item);
+      if (typeof found === 'string') failed.push({ index, code: found });
+      else found.message.lease!.deadlineMs = Date.now() + ms;
+    });
+    return { failed };
+  }
+
+  /** A session went away: its subscriptions end, its leases (and parked receives) are released. */
+  dropSession(sessionId: number): void {
+    for (const sub of [...this.subscriptions])
+      if (sub.sessionId === sessionId) this.subscriptions.delete(sub);
+    for (const parked of this.parked.filter((p) => p.sessionId === sessionId)) clearTimeout(parked.timer);
+    this.parked = this.parked.filter((p) => p.sessionId !== sessionId);
+    this.releaseLeases((owner) => owner.sessionId === sessionId);
+  }
+
+  /** Ends every lease (as after their visibility timeout, or a leader change); returns how many. */
+  expireLeases(): number {
+    return this.releaseLeases(() => true);
+  }
+
+  /** Moves dead-lettered messages back (to `target` or where each came from). */
+  redrive(dlq: string, target: string | undefined, max: number): number {
+    const source = this.queue(dlq);
+    if (target !== undefined) this.queue(target);
+    let moved = 0;
+    for (const message of [...source.messages.values()]) {
+      if (moved >= max) break;
+      if (message.state === 'inflight') continue;
+      const destination = target ?? message.deadLetteredFrom;
+      if (destination === null || !this.queues.has(destination)) continue;
+      source.messages.delete(message.seq);
+      this.store(this.queue(destination), this.asPublish(message));
+      moved++;
+    }
+    for (const name of this.queues.keys()) this.pump(name);
+    return moved;
+  }
+
+  /** Highest number of unsettled deliveries any subscription of `queue` had at once. */
+  maxUnsettled(queue: string, subs: Iterable<FakeSubscription> = this.subscriptions): number {
+    let max = 0;
+    for (const sub of subs) if (sub.queue === queue) max = Math.max(max, sub.maxUnsettled);
+    return max;
+  }
+
+  /** Every stored message of a queue (tests inspect bodies and keys through this). */
+  stored(name: string): DeliveredMessage[] {
+    return this.peek(name, Number.MAX_SAFE_INTEGER, 0);
+  }
+
+  close(): void {
+    for (const timer of this.timers) clearTimeout(timer);
+    for (const parked of this.parked) clearTimeout(parked.timer);
+    this.timers.clear();
+    this.parked = [];
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Internals
+
+  private queue(name: string): FakeQueue {
+    const queue = this.queues.get(name);
+    if (queue === undefined) throw queueNotFound(name);
+    return queue;
+  }
+
+  private later(ms: number, run: () => void): void {
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      run();
+    }, ms);
+    this.timers.add(timer);
+  }
+
+  private makeReady(name: string, seq: number): void {
+    const message = this.queues.get(name)?.messages.get(seq);
+    if (message === undefined || message.state !== 'delayed') return;
+    message.state = 'ready';
+    this.pump(name);
+  }
+
+  /** Hands ready messages to parked receives, then to subscriptions with room. */
+  private pump(name: string): void {
+    for (const parked of this.parked.filter((p) => p.queue === name)) {
+      const messages = this.leaseMany(
+        name,
+        parked.max,
+        { sessionId: parked.sessionId, sub: null },
+        parked.visibilityTimeoutMs,
+      );
+      if (messages.length === 0) break;
+      clearTimeout(parked.timer);
+      this.parked = this.parked.filter((p) => p !== parked);
+      parked.answer(messages);
+    }
+    for (const sub of this.subscriptions) {
+      if (sub.queue !== name) continue;
+      const room = sub.window - sub.unsettled.size;
+      if (room <= 0) continue;
+      const messages = this.leaseMany(name, room, { sessionId: sub.sessionId, sub }, undefined);
+      if (messages.length > 0) sub.push(name, messages);
+    }
+  }
+
+  private leaseMany(
+    name: string,
+    max: number,
+    owner: LeaseOwner,
+    visibilityTimeoutMs: number | undefined,
+  ): DeliveredMessage[] {
+    const queue = this.queues.get(name);
+    if (queue === undefined) return [];
+    const out: DeliveredMessage[] = [];
+    while (out.length < max) {
+      const message = this.nextReady(queue);
+      if (message === undefined) break;
+      out.push(this.lease(queue, message, owner, visibilityTimeoutMs ?? queue.options.visibilityTimeoutMs));
+    }
+    return out;
+  }
+
+  /** Highest priority first, then lowest seq; skips groups that have a message in flight. */
+  private nextReady(queue: FakeQueue): StoredMessage | undefined {
+    const busyGroups = new Set<string>();
+    for (const message of queue.messages.values()) {
+      if (message.state === 'inflight' && message.group !== null) busyGroups.add(message.group);
+    }
+    let best: StoredMessage | undefined;
+    for (const message of queue.messages.values()) {
+      if (message.state !== 'ready' || (message.group !== null && busyGroups.has(message.group))) continue;
+      if (best === undefined || message.priority > best.priority) best = message;
+    }
+    return best;
+  }
+
+  private lease(
+    queue: FakeQueue,
+    message: StoredMessage,
+    owner: LeaseOwner,
+    visibilityMs: number,
+  ): DeliveredMessage {
+    const deliveryId = this.nextDeliveryId++;
+    message.state = 'inflight';
+    message.deliveryCount++;
+    message.lease = { deliveryId, owner, deadlineMs: Date.now() + visibilityMs };
+    queue.deliveredCount++;
+    if (owner.sub !== null) {
+      owner.sub.unsettled.add(deliveryId);
+      owner.sub.maxUnsettled = Math.max(owner.sub.maxUnsettled, owner.sub.unsettled.size);
+    }
+    return this.view(queue.name, message, deliveryId, message.lease.deadlineMs);
+  }
+
+  private view(
+    queue: string,
+    message: StoredMessage,
+    deliveryId: number,
+    leaseDeadlineMs: number,
+  ): DeliveredMessage {
+    return {
+      queue,
+      seq: message.seq,
+      deliveryId,
+      body: message.body,
+      format: message.format,
+      headers: message.headers,
+      group: message.group,
+      priority: message.priority,
+      deliveryCount: message.deliveryCount,
+      publishedAtMs: message.publishedAtMs,
+      leaseDeadlineMs,
+    };
+  }
+
+  /** The leased message an item names, or the item's error code. */
+  private leased(item: AckItem): { queue: FakeQueue; message: StoredMessage } | ErrorCode {
+    const queue = this.queues.get(item.queue);
+    if (queue === undefined) return 'QUEUE_NOT_FOUND';
+    const message = queue.messages.get(item.seq);
+    if (message === undefined || message.lease?.deliveryId !== item.deliveryId) return 'LEASE_EXPIRED';
+    return { queue, message };
+  }
+
+  private settleEach(
+    items: AckItem[],
+    settle: (queue: FakeQueue, message: StoredMessage) => void,
+  ): ItemOutcomes {
+    const failed: ItemOutcomes['failed'] = [];
+    const touched = new Set<string>();
+    items.forEach((item, index) => {
+      const found = this.leased(item);
+      if (typeof found === 'string') {
+        failed.push({ index, code: found });
+        return;
+      }
+      found.message.lease!.owner.sub?.unsettled.delete(item.deliveryId);
+      found.message.lease = null;
+      settle(found.queue, found.message);
+      touched.add(item.queue);
+    });
+    for (const name of touched) this.pump(name);
+    return { failed };
+  }
+
+  private requeue(queue: FakeQueue, message: StoredMessage, delayMs: number | undefined): void {
+    message.lease = null;
+    const max = queue.options.maxDeliveries;
+    if (max > 0 && message.deliveryCount >= max) {
+      this.deadLetter(queue, message);
+      return;
+    }
+    const waitMs = delayMs ?? queue.options.retry.delayMs;
+    message.state = waitMs > 0 ? 'delayed' : 'ready';
+    if (waitMs > 0) this.later(waitMs, () => this.makeReady(queue.name, message.seq));
+  }
+
+  private deadLetter(queue: FakeQueue, message: StoredMessage): void {
+    queue.messages.delete(message.seq);
+    queue.deadLetteredCount++;
+    const dlq =
+      queue.options.deadLetterQueue === null ? undefined : this.queues.get(queue.options.deadLetterQueue);
+    if (dlq === undefined) return;
+    this.store(dlq, this.asPublish(message), queue.name);
+  }
+
+  private asPublish(message: StoredMessage): PublishMessage {
+    return {
+      body: message.body,
+      format: message.format,
+      headers: message.headers ?? undefined,
+      group: message.group ?? undefined,
+      priority: message.priority,
+      delayMs: 0,
+    };
+  }
+
+  private releaseLeases(match: (owner: LeaseOwner) => boolean): number {
+    let released = 0;
+    for (const queue of this.queues.values()) {
+      for (const message of queue.messages.values()) {
+        if (message.lease === null || !match(message.lease.owner)) continue;
+        message.lease.owner.sub?.unsettled.delete(message.lease.deliveryId);
+        message.lease = null;
+        message.state = 'ready';
+        released++;
+      }
+    }
+    for (const name of this.queues.keys()) this.pump(name);
+    return released;
+  }
+}
+
+/** Options a fresh queue gets in the fake (the protocol defaults). */
+export const FAKE_DEFAULT_OPTIONS = DEFAULT_QUEUE_OPTIONS;
