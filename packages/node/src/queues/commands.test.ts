@@ -107,6 +107,18 @@ describe('command encoding', () => {
     expect(replies.every((r) => !r.ok && r.code === 'INVALID_ARGUMENT')).toBe(true);
   });
 
+  it('applyEncoded applies a good entry and skips a broken one without moving the clock', () => {
+    const sm = new QueueStateMachine();
+    const good = sm.applyEncoded(
+      encodeBatch(500, [{ op: 'createQueue', queue: 'q', options: queueOptions() }]),
+    );
+    expect(good).toMatchObject({ decodeError: null, replies: [{ ok: true, created: true }] });
+    const broken = sm.applyEncoded(new Uint8Array([0x92, 0xcb]));
+    expect(broken.replies).toEqual([]);
+    expect(broken.decodeError).toMatch(/malformed/);
+    expect(sm.timeMs).toBe(500);
+  });
+
   it('raises CommandDecodeError only for a broken envelope', () => {
     expect(() => decodeBatch(new Uint8Array([0xc1]))).toThrow(CommandDecodeError);
     expect(() => decodeBatch(encodeCommand({ op: 'tick' }))).toThrow(/entry must be/);

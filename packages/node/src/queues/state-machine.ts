@@ -10,7 +10,11 @@
  * applied (its queue was deleted meanwhile, a field out of range) gets an error reply and changes
  * nothing. Replies go back to whoever proposed the command; effects tell the gateway what changed.
  *
- * Decisions (documented in docs of this module, relied on by tests):
+ * Deadlines are taken in time order across all queues (ties by queue name; within one queue and
+ * one instant: lease expiries, then delay ends, then TTL expiries), but the work is done at the
+ * entry's time, so whatever it schedules lies after that time and one apply always terminates.
+ *
+ * Decisions (see README.md beside this file; relied on by the tests):
  * - Releases (session closed, leader change) do not count toward maxDeliveries; nacks and lease
  *   expiries do. Delivery counts always go up.
  * - An expired lease makes the message ready at once (no backoff); a nack waits for its delay.
@@ -24,6 +28,7 @@
  *   dead-lettered further, so dead-letter chains and cycles cannot cascade.
  */
 import type { QueueOptions } from '@flotilla/shared';
+import { CommandDecodeError, type DecodedBatch, decodeBatch } from './commands.js';
 import { type HeapSlot, IndexedHeap } from './heap.js';
 import { MAX_COUNT, MAX_DELIVER_BATCH, MAX_DURATION_MS } from './limits.js';
 import {
@@ -194,6 +199,22 @@ export class QueueStateMachine {
     const replies = commands.map((command) => this.applyCommand(command));
     this.flushDeadlines();
     return { replies, effects: this.sink.drain() };
+  }
+
+  /**
+   * Decodes and applies one log entry as encoded by `encodeBatch`. An entry whose envelope cannot
+   * be decoded applies nothing and leaves the clock alone (every replica sees the same bytes, so
+   * they all skip it alike); `decodeError` then says why.
+   */
+  applyEncoded(data: Uint8Array): EntryResult & { decodeError: string | null } {
+    let batch: DecodedBatch;
+    try {
+      batch = decodeBatch(data);
+    } catch (error) {
+      if (!(error instanceof CommandDecodeError)) throw error;
+      return { replies: [], effects: [], decodeError: error.message };
+    }
+    return { ...this.applyEntry({ timeMs: batch.timeMs }, batch.commands), decodeError: null };
   }
 
   /** Earliest time at which a tick would change something (delay end, lease deadline, expiry), or null. */
