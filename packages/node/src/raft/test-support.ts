@@ -48,6 +48,8 @@ export interface TestClusterOptions {
   seed?: number;
 }
 
+const ELECTION_TYPES: ReadonlySet<string> = new Set(['preVote', 'preVoteResp', 'vote', 'voteResp']);
+
 const emptyDisk = (): TestDisk => ({
   hardState: { term: 0, vote: null, commit: 0 },
   snapshot: null,
@@ -213,6 +215,35 @@ export class TestCluster {
     this.transcript.push(describeMessage(m));
     const result = to.raft.step(m);
     if (!result.ok) throw new Error(`step rejected ${describeMessage(m)}: ${result.reason}`);
+  }
+
+  /**
+   * Delivers messages matching `filter` round after round (answers included) until none is left;
+   * the others stay queued. Returns how many were delivered.
+   */
+  settle(filter: (m: Message) => boolean = () => true, roundsMax = 200): number {
+    this.processReadys();
+    let delivered = 0;
+    for (let round = 0; round < roundsMax; round++) {
+      const n = this.deliver(filter);
+      if (n === 0) return delivered;
+      delivered += n;
+    }
+    throw new Error(`messages still flowing after ${roundsMax} rounds`);
+  }
+
+  /**
+   * Makes `id` campaign, delivering only election traffic, until it leads; a first attempt may only
+   * teach it the current term. Returns the number of attempts.
+   */
+  campaignUntilLeader(id: NodeId, attemptsMax = 3): number {
+    const electionTraffic = (m: Message) => ELECTION_TYPES.has(m.type);
+    for (let attempt = 1; attempt <= attemptsMax; attempt++) {
+      this.raft(id).campaign();
+      this.settle(electionTraffic);
+      if (this.raft(id).status().role === 'leader') return attempt;
+    }
+    throw new Error(`${id} did not become leader in ${attemptsMax} attempts`);
   }
 
   /** Discards queued messages matching `filter`. */
