@@ -237,6 +237,11 @@ export class FakeBroker {
   // ---------------------------------------------------------------------------------------------
   // Deliveries
 
+  /** Throws QUEUE_NOT_FOUND unless the queue exists. */
+  requireQueue(name: string): void {
+    this.queue(name);
+  }
+
   subscribe(sub: FakeSubscription): void {
     this.queue(sub.queue);
     this.subscriptions.add(sub);

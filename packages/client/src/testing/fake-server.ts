@@ -146,6 +146,8 @@ export class FakeCluster {
   /** Inspects each request (after hello) and may answer it differently; see RequestAction. */
   interceptor: ((recorded: RecordedRequest) => RequestAction) | null = null;
   readonly limits: ProtocolLimits;
+  /** Accepted tokens (undefined: no authentication); a test may change them to revoke a token. */
+  tokens: string[] | undefined;
   private readonly held: Array<{ session: FakeSession; frame: Uint8Array }> = [];
   private nextSessionId = 1;
 
@@ -154,6 +156,7 @@ export class FakeCluster {
     this.nodes = ids.map((id) => new FakeNode(id, this));
     this.leaderId = options.leaderId === undefined ? ids[0]! : options.leaderId;
     this.limits = { ...DEFAULT_LIMITS, ...options.limits };
+    this.tokens = options.tokens;
   }
 
   static async start(options: FakeClusterOptions = {}): Promise<FakeCluster> {
@@ -237,6 +240,11 @@ export class FakeCluster {
     return this.held.length;
   }
 
+  /** Sends raw bytes to every client connection (to test how clients take broken frames). */
+  sendRaw(frame: Uint8Array): void {
+    for (const node of this.nodes) for (const session of node.sessions) session.send(frame);
+  }
+
   /** Closes every client connection on every node. */
   dropConnections(): void {
     for (const node of this.nodes) node.dropConnections();
@@ -290,7 +298,7 @@ export class FakeCluster {
       session.send(encodeError(request.id, new FlotillaError('PROTOCOL_ERROR', 'hello must come first')));
       return;
     }
-    const tokens = this.options.tokens;
+    const tokens = this.tokens;
     if (tokens !== undefined && !tokens.includes(request.params.token ?? '')) {
       session.send(encodeError(request.id, new FlotillaError('UNAUTHORIZED', 'unknown token')));
       session.socket.close(1008, 'unauthorized');
@@ -393,15 +401,11 @@ export class FakeCluster {
     request: RequestOf<'subscribe'>,
     answer: (result: unknown) => void,
   ): void {
+    this.broker.requireQueue(request.params.queue);
     const sub = session.newSubscription(request.params.queue, request.params.prefetch);
-    try {
-      // The reply goes out before any delivery, as on a real node.
-      answer(sub.subId);
-      this.broker.subscribe(sub);
-    } catch (error) {
-      session.subs.delete(sub.subId);
-      throw error;
-    }
+    // The reply goes out before any delivery, as on a real node.
+    answer(sub.subId);
+    this.broker.subscribe(sub);
   }
 
   private sub(session: FakeSession, subId: number): FakeSubscription {

@@ -1,0 +1,208 @@
+/**
+ * Proves failover without user code against a fake multi-node cluster whose advertised leader URLs
+ * are unreachable: the SDK follows NOT_LEADER, welcomes and goingAway by node id to the URL the
+ * user configured, finds a leader it has never seen among the URLs it has not identified, falls
+ * back to the advertised URL only when it has no URL of its own, reconnects after drops, resends
+ * unconfirmed publishes with the same idempotency keys (so nothing is stored twice), resubscribes
+ * consumers, and reports it all through events and `status`.
+ */
+
+import { describe, expect, it } from 'vitest';
+import type { ClientEvents } from './index.js';
+import { FlotillaError } from './index.js';
+import { connectTo, startCluster } from './testing/harness.js';
+import { settle, waitFor } from './testing/wait.js';
+
+describe('finding the leader', () => {
+  it('follows the welcome of a follower to the user URL of the leader', async () => {
+    const cluster = await startCluster({ nodeIds: ['n1', 'n2', 'n3'], leaderId: 'n3' });
+    // n1 answers first and names n3, whose advertised URL is unreachable.
+    const client = await connectTo(cluster);
+    expect(client.nodeId).toBe('n3');
+    expect(client.leaderId).toBe('n3');
+    expect(client.knownNodes.get(`${cluster.node('n3').url}/client`)).toBe('n3');
+    await client.createQueue('q');
+    expect(cluster.requestsOf('createQueue')[0]!.nodeId).toBe('n3');
+  });
+
+  it('follows NOT_LEADER by node id to the configured URL, not the advertised one', async () => {
+    const cluster = await startCluster({ nodeIds: ['n1', 'n2'], leaderId: 'n1' });
+    const client = await connectTo([cluster.node('n2').url, cluster.node('n1').url]);
+    expect(client.nodeId).toBe('n1');
+    await client.createQueue('q');
+    cluster.setLeader('n2');
+    const receipt = await client.publish('q', 'after the move');
+    expect(receipt.seq).toBe(1);
+    const publishes = cluster.requestsOf('publish');
+    expect(publishes.map((r) => r.nodeId)).toEqual(['n1', 'n2']);
+    expect(client.nodeId).toBe('n2');
+  });
+
+  it('probes configured URLs it has not identified to find a leader it has never seen', async () => {
+    const cluster = await startCluster({ nodeIds: ['n1', 'n2', 'n3'], leaderId: 'n1' });
+    const client = await connectTo(cluster);
+    expect([...client.knownNodes.values()]).toEqual(['n1']);
+    await client.createQueue('q');
+    cluster.setLeader('n3');
+    await client.publish('q', 'x');
+    expect(client.nodeId).toBe('n3');
+    expect(cluster.requestsOf('publish').at(-1)!.nodeId).toBe('n3');
+  });
+
+  it('uses the advertised leader URL only when no configured URL belongs to the leader', async () => {
+    const cluster = await startCluster({ nodeIds: ['n1', 'n2'], leaderId: 'n2', advertise: 'real' });
+    const client = await connectTo([cluster.node('n1').url]);
+    expect(client.nodeId).toBe('n2');
+    expect(client.knownNodes.size).toBe(1);
+  });
+
+  it('waits out an election (no leader known) and retries', async () => {
+    const cluster = await startCluster({ nodeIds: ['n1', 'n2'], leaderId: null });
+    const client = await connectTo(cluster);
+    expect(client.leaderId).toBeNull();
+    const pending = client.createQueue('q');
+    await waitFor(() => cluster.requestsOf('createQueue').length >= 1, 'a first createQueue attempt');
+    cluster.setLeader('n2');
+    await pending;
+    expect(cluster.requestsOf('createQueue').at(-1)!.nodeId).toBe('n2');
+    expect(client.leaderId).toBe('n2');
+  });
+
+  it('moves to the leader named by a goingAway push', async () => {
+    const cluster = await startCluster({ nodeIds: ['n1', 'n2'], leaderId: 'n1' });
+    const client = await connectTo(cluster);
+    await client.createQueue('q');
+    cluster.setLeader('n2', { goingAway: true });
+    await waitFor(() => client.nodeId === 'n2', 'the client to move to n2');
+    await client.publish('q', 1);
+    expect(cluster.requestsOf('publish')[0]!.nodeId).toBe('n2');
+  });
+});
+
+describe('reconnecting', () => {
+  it('resends unconfirmed publishes with the same idempotency keys and stores each once', async () => {
+    const cluster = await startCluster({ nodeIds: ['n1', 'n2'], leaderId: 'n1' });
+    const client = await connectTo(cluster);
+    await client.createQueue('q');
+    // The leader stores the batch but the confirm is lost with the connection.
+    cluster.interceptor = ({ request }) => (request.op === 'publish' ? { kind: 'hold' } : undefined);
+    const pending = Array.from({ length: 5 }, (_, i) => client.publish('q', `m${i}`));
+    await waitFor(() => cluster.requestsOf('publish').length === 1, 'the publish frame');
+    cluster.interceptor = null;
+    cluster.dropConnections();
+    const receipts = await Promise.all(pending);
+    const [sent, resent] = cluster
+      .requestsOf('publish')
+      .map((r) => r.request.params.messages.map((m) => m.idempotencyKey));
+    expect(resent).toEqual(sent);
+    expect(receipts.map((r) => r.seq)).toEqual([1, 2, 3, 4, 5]);
+    expect(receipts.every((r) => r.duplicate)).toBe(true);
+    expect(cluster.broker.stats('q').depth).toBe(5);
+  });
+
+  it('resends to the new leader after a failover while the old one is unreachable', async () => {
+    const cluster = await startCluster({ nodeIds: ['n1', 'n2'], leaderId: 'n1' });
+    const client = await connectTo(cluster);
+    await client.createQueue('q');
+    cluster.interceptor = ({ request }) => (request.op === 'publish' ? { kind: 'ignore' } : undefined);
+    const pending = client.publish('q', 'x', { idempotencyKey: 'only-once' });
+    await waitFor(() => cluster.requestsOf('publish').length === 1, 'the first attempt');
+    cluster.interceptor = null;
+    await cluster.node('n1').stop();
+    cluster.setLeader('n2');
+    const receipt = await pending;
+    expect(receipt.duplicate).toBe(false);
+    expect(cluster.requestsOf('publish').map((r) => r.nodeId)).toEqual(['n1', 'n2']);
+    expect(cluster.broker.stats('q').depth).toBe(1);
+  });
+
+  it('resubscribes consumers after the connection drops', async () => {
+    const cluster = await startCluster();
+    const client = await connectTo(cluster);
+    await client.createQueue('q');
+    const seen: string[] = [];
+    await client.consume<string>('q', (message) => {
+      seen.push(message.body);
+    });
+    await client.publish('q', 'before');
+    await waitFor(() => cluster.broker.stats('q').ackedCount === 1, 'the first delivery to be acked');
+    cluster.dropConnections();
+    await waitFor(() => cluster.requestsOf('subscribe').length === 2, 'a second subscribe');
+    await client.publish('q', 'after');
+    await waitFor(() => seen.length === 2, 'a delivery on the new subscription');
+    expect(seen).toEqual(['before', 'after']);
+  });
+
+  it('emits disconnected, connected and leaderChanged, and reports status', async () => {
+    const cluster = await startCluster({ nodeIds: ['n1', 'n2'], leaderId: 'n1' });
+    const client = await connectTo(cluster);
+    expect(client.status).toBe('connected');
+    const events: string[] = [];
+    const record =
+      <K extends keyof ClientEvents>(name: K) =>
+      (payload: ClientEvents[K]) =>
+        events.push(
+          `${name}:${'nodeId' in payload ? payload.nodeId : (payload as { leaderId: string }).leaderId}`,
+        );
+    client.on('disconnected', record('disconnected'));
+    client.on('connected', record('connected'));
+    client.on('leaderChanged', record('leaderChanged'));
+    cluster.setLeader('n2', { goingAway: true });
+    await waitFor(() => client.nodeId === 'n2', 'the move to n2');
+    expect(events).toEqual(['leaderChanged:n2', 'disconnected:n1', 'connected:n2']);
+    expect(client.status).toBe('connected');
+  });
+
+  it('keeps trying with backoff while no server answers, then recovers', async () => {
+    const cluster = await startCluster();
+    const client = await connectTo(cluster);
+    await client.createQueue('q');
+    const port = cluster.nodes[0]!.port;
+    await cluster.nodes[0]!.stop();
+    await waitFor(() => client.status === 'reconnecting', 'the client to notice');
+    const pending = client.publish('q', 'queued while down');
+    await cluster.nodes[0]!.listen(port);
+    const receipt = await pending;
+    expect(receipt.seq).toBe(1);
+    expect(client.status).toBe('connected');
+  });
+});
+
+describe('retries', () => {
+  it('retries UNAVAILABLE and OVERLOADED (nothing applied) until the request succeeds', async () => {
+    const cluster = await startCluster();
+    const client = await connectTo(cluster);
+    let refusals = 2;
+    cluster.interceptor = ({ request }) => {
+      if (request.op !== 'createQueue' || refusals === 0) return undefined;
+      refusals--;
+      const code = refusals === 1 ? 'UNAVAILABLE' : 'OVERLOADED';
+      return { kind: 'error', error: new FlotillaError(code, 'busy') };
+    };
+    await client.createQueue('q');
+    expect(cluster.requestsOf('createQueue')).toHaveLength(3);
+  });
+
+  it('does not repeat a request that may have been applied unless it is idempotent', async () => {
+    const cluster = await startCluster();
+    const client = await connectTo(cluster);
+    cluster.interceptor = ({ request }) => (request.op === 'createQueue' ? { kind: 'drop' } : undefined);
+    const outcome = await settle(client.createQueue('q'));
+    const error = (outcome as { error: FlotillaError }).error;
+    expect(error.code).toBe('CONNECTION_LOST');
+    expect(error.maybeApplied).toBe(true);
+    expect(cluster.requestsOf('createQueue')).toHaveLength(1);
+  });
+
+  it('repeats an idempotent read after a lost connection', async () => {
+    const cluster = await startCluster();
+    const client = await connectTo(cluster);
+    await client.createQueue('q');
+    let drops = 1;
+    cluster.interceptor = ({ request }) =>
+      request.op === 'queueStats' && drops-- > 0 ? { kind: 'drop' } : undefined;
+    const stats = await client.queueStats('q');
+    expect(stats.name).toBe('q');
+    expect(cluster.requestsOf('queueStats')).toHaveLength(2);
+  });
+});
