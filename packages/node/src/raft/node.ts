@@ -293,7 +293,7 @@ export class RaftNode {
     this.logger?.info({ to }, 'leadership transfer started');
     const pr = this.progress.get(to)!;
     if (pr.match === this.log.lastIndex()) this.send({ type: 'timeoutNow', to }, false);
-    else this.markDirty(to, false);
+    else this.markDirty(to, true); // even an empty append: the answer shows where the transferee is
     return { ok: true };
   }
 
@@ -525,9 +525,9 @@ export class RaftNode {
     this.role = 'leader';
     this.leader = this.id;
     for (const id of this.members()) this.addProgress(id);
-    // Conservative: no membership change until everything up to this term's first entry commits.
-    this.pendingConfIndex = this.log.lastIndex();
-    this.appendAsLeader(EntryType.Normal, EMPTY);
+    // No membership change until this term's first entry (the no-op) commits: a change appended
+    // before that could be decided by a majority of a configuration a previous leader left behind.
+    this.pendingConfIndex = this.appendAsLeader(EntryType.Normal, EMPTY);
     this.logger?.info({ term: this.term, lastIndex: this.log.lastIndex() }, 'became leader');
   }
 
