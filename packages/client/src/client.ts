@@ -110,6 +110,10 @@ function checkQueueName(name: unknown, field: string): string {
   return name;
 }
 
+function checkHandler(handler: unknown): void {
+  if (typeof handler !== 'function') throw invalidArgument('handler', 'expected a function');
+}
+
 function checkRange(value: number, field: string, min: number, max: number): number {
   if (!Number.isInteger(value) || value < min || value > max) {
     throw invalidArgument(field, `${value} is not an integer in ${min}..${max}`);
@@ -280,6 +284,8 @@ export class FlotillaClient {
   async publishBatch(queue: string, entries: readonly BatchEntry[]): Promise<PublishReceipt[]> {
     this.checkOpen();
     checkQueueName(queue, 'queue');
+    if (!Array.isArray(entries))
+      throw invalidArgument('entries', 'expected an array of { body, ...options }');
     const built = entries.map((entry, index) => {
       try {
         return buildMessage(entry.body, entry, this.keys, this.link.limits);
@@ -317,6 +323,7 @@ export class FlotillaClient {
     handler: MessageHandler<T>,
     options: ConsumeOptions = {},
   ): Promise<Subscription> {
+    checkHandler(handler);
     const prefetch = this.checkPrefetch(options.prefetch ?? DEFAULT_PREFETCH);
     const sink = new HandlerSink(handler, (error, message) => this.reportSettleError(error, message));
     const subscription = await this.subscribe(checkQueueName(queue, 'queue'), prefetch, sink);
@@ -354,6 +361,7 @@ export class FlotillaClient {
     handler: BatchHandler<T>,
     options: ConsumeBatchOptions = {},
   ): Promise<Subscription> {
+    checkHandler(handler);
     const maxPrefetch = this.link.limits.maxPrefetch;
     const maxMessages = checkRange(
       options.maxMessages ?? DEFAULT_BATCH_MESSAGES,

@@ -311,7 +311,7 @@ export class LeaderLink {
 
   private async tryOpen(url: string): Promise<Connection | null> {
     try {
-      this.webSocket ??= await defaultWebSocketFactory();
+      this.webSocket ??= await defaultWebSocketFactory(this.options.heartbeatIntervalMs);
       return await Connection.open(
         {
           url,
@@ -391,7 +391,7 @@ export class LeaderLink {
     this.current = connection;
     this.hint = null;
     this.lastLimits = connection.limits;
-    this.status = 'connected';
+    if (this.status !== 'draining') this.status = 'connected';
     const { nodeId, leaderId } = connection.welcome;
     this.events.emit('connected', { url: connection.url, nodeId, leaderId });
     this.ready.resolve(connection);

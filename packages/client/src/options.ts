@@ -42,6 +42,11 @@ export interface ConnectOptions {
    * frames let several be in flight so disk and network overlap; 100 beat 1,000 by 27%.
    */
   maxBatchMessages?: number;
+  /**
+   * Node only: ping the node this often and drop a connection that stays silent for a whole
+   * interval, so a vanished peer is noticed (default 10,000). Browsers answer server pings.
+   */
+  heartbeatIntervalMs?: number;
   /** Creates WebSockets (default: `ws` under Node, the global WebSocket elsewhere). */
   webSocket?: WebSocketFactory;
 }
@@ -58,6 +63,7 @@ export interface ResolvedOptions {
   maxUnconfirmedMessages: number;
   maxUnconfirmedBytes: number;
   maxBatchMessages: number;
+  heartbeatIntervalMs: number;
   webSocket: WebSocketFactory | undefined;
 }
 
@@ -70,6 +76,7 @@ export const DEFAULT_OPTIONS = {
   maxUnconfirmedMessages: 1_000,
   maxUnconfirmedBytes: 16 * 1024 * 1024,
   maxBatchMessages: 100,
+  heartbeatIntervalMs: 10_000,
 } as const;
 
 /** The path of the client WebSocket on a node's listen port. */
@@ -156,6 +163,11 @@ export function resolveOptions(options: ConnectOptions): ResolvedOptions {
       options.maxBatchMessages,
       DEFAULT_OPTIONS.maxBatchMessages,
       'maxBatchMessages',
+    ),
+    heartbeatIntervalMs: positiveInt(
+      options.heartbeatIntervalMs,
+      DEFAULT_OPTIONS.heartbeatIntervalMs,
+      'heartbeatIntervalMs',
     ),
     webSocket: options.webSocket,
   };

@@ -9,6 +9,7 @@
 
 import {
   DEFAULT_LIMITS,
+  type EncodedBody,
   encodeBody,
   FlotillaError,
   invalidArgument,
@@ -124,6 +125,21 @@ function checkHeaders(headers: unknown): { headers: Record<string, string>; byte
   return { headers: headers as Record<string, string>, bytes };
 }
 
+/** encodeBody with a typed error for values msgpack cannot carry (functions, symbols, huge nesting...). */
+function encodeWholeBody(body: unknown): EncodedBody {
+  try {
+    return encodeBody(body);
+  } catch (cause) {
+    if (cause instanceof FlotillaError) throw cause;
+    throw new FlotillaError(
+      'INVALID_ARGUMENT',
+      `body: cannot be encoded: ${String(cause)}`,
+      { field: 'body' },
+      { cause },
+    );
+  }
+}
+
 /**
  * Turns a body and options into a wire message, checking every field against the protocol
  * limits so one bad message is refused here instead of failing a whole shared frame. Throws
@@ -135,7 +151,7 @@ export function buildMessage(
   keys: IdempotencyKeys,
   limits: ServerLimitsInfo,
 ): { message: PublishMessage; bytes: number } {
-  const encoded = encodeBody(body);
+  const encoded = encodeWholeBody(body);
   if (encoded.body.byteLength > limits.maxMessageBytes) {
     throw new FlotillaError(
       'MESSAGE_TOO_LARGE',

@@ -46,7 +46,6 @@ const CLOSE_PROTOCOL_ERROR = 1002;
 function frameBytes(data: unknown): Uint8Array | null {
   if (data instanceof Uint8Array) return data;
   if (data instanceof ArrayBuffer) return new Uint8Array(data);
-  if (Array.isArray(data)) return null;
   return null;
 }
 
@@ -119,28 +118,31 @@ function isNode(): boolean {
 // A variable specifier keeps bundlers from following this import into `ws` and `node:` modules.
 const NODE_TRANSPORT_MODULE = './transport-node.js';
 
-let nodeFactory: Promise<WebSocketFactory | null> | undefined;
+/** What transport-node.ts exports (typed here without importing it). */
+interface NodeTransportModule {
+  createNodeWebSocketFactory(options: { heartbeatIntervalMs: number }): WebSocketFactory;
+}
 
-async function loadNodeFactory(): Promise<WebSocketFactory | null> {
+let nodeTransport: Promise<NodeTransportModule | null> | undefined;
+
+async function loadNodeTransport(): Promise<NodeTransportModule | null> {
   try {
-    const module = (await import(/* @vite-ignore */ NODE_TRANSPORT_MODULE)) as {
-      createNodeWebSocketFactory: () => WebSocketFactory;
-    };
-    return module.createNodeWebSocketFactory();
+    return (await import(/* @vite-ignore */ NODE_TRANSPORT_MODULE)) as NodeTransportModule;
   } catch {
     return null;
   }
 }
 
 /**
- * The factory to use when the user gave none: `ws` under Node (when it loads), else the global
- * WebSocket. Fails with UNAVAILABLE when neither exists.
+ * The factory to use when the user gave none: `ws` under Node (when it loads), with a heartbeat
+ * every `heartbeatIntervalMs`; else the global WebSocket (browsers answer server pings by
+ * themselves). Fails with UNAVAILABLE when neither exists.
  */
-export async function defaultWebSocketFactory(): Promise<WebSocketFactory> {
+export async function defaultWebSocketFactory(heartbeatIntervalMs: number): Promise<WebSocketFactory> {
   if (isNode()) {
-    nodeFactory ??= loadNodeFactory();
-    const factory = await nodeFactory;
-    if (factory !== null) return factory;
+    nodeTransport ??= loadNodeTransport();
+    const transport = await nodeTransport;
+    if (transport !== null) return transport.createNodeWebSocketFactory({ heartbeatIntervalMs });
   }
   const Global = (globalThis as { WebSocket?: new (url: string) => WebSocketLike }).WebSocket;
   if (typeof Global === 'function') return (url) => new Global(url);
