@@ -8,17 +8,33 @@
  */
 
 import { describe, expect, it } from 'vitest';
-import type { ClientEvents } from './index.js';
+import WebSocket from 'ws';
+import type { ClientEvents, WebSocketFactory, WebSocketLike } from './index.js';
 import { FlotillaError } from './index.js';
 import { connectTo, startCluster } from './testing/harness.js';
 import { settle, waitFor } from './testing/wait.js';
+
+/** A WebSocket factory that records every URL the SDK dials. */
+function recordingWebSocket(): { webSocket: WebSocketFactory; dialed: string[] } {
+  const dialed: string[] = [];
+  const webSocket: WebSocketFactory = (url) => {
+    dialed.push(url);
+    return new WebSocket(url) as unknown as WebSocketLike;
+  };
+  return { webSocket, dialed };
+}
+
+const clientUrl = (base: string) => `${base}/client`;
 
 describe('finding the leader', () => {
   it('follows the welcome of a follower to the user URL of the leader', async () => {
     const cluster = await startCluster({ nodeIds: ['n1', 'n2', 'n3'], leaderId: 'n3' });
     // n1 answers first and names n3, whose advertised URL is unreachable.
-    const client = await connectTo(cluster);
+    const { webSocket, dialed } = recordingWebSocket();
+    const client = await connectTo(cluster, { webSocket });
     expect(client.nodeId).toBe('n3');
+    // n2 is probed because n3's URL is not known yet; the advertised URL is never dialed.
+    expect(dialed).toEqual(cluster.urls.map(clientUrl));
     expect(client.leaderId).toBe('n3');
     expect(client.knownNodes.get(`${cluster.node('n3').url}/client`)).toBe('n3');
     await client.createQueue('q');
@@ -27,33 +43,41 @@ describe('finding the leader', () => {
 
   it('follows NOT_LEADER by node id to the configured URL, not the advertised one', async () => {
     const cluster = await startCluster({ nodeIds: ['n1', 'n2'], leaderId: 'n1' });
-    const client = await connectTo([cluster.node('n2').url, cluster.node('n1').url]);
+    const { webSocket, dialed } = recordingWebSocket();
+    const client = await connectTo([cluster.node('n2').url, cluster.node('n1').url], { webSocket });
     expect(client.nodeId).toBe('n1');
     await client.createQueue('q');
+    dialed.length = 0;
     cluster.setLeader('n2');
     const receipt = await client.publish('q', 'after the move');
     expect(receipt.seq).toBe(1);
     const publishes = cluster.requestsOf('publish');
     expect(publishes.map((r) => r.nodeId)).toEqual(['n1', 'n2']);
     expect(client.nodeId).toBe('n2');
+    expect(dialed).toEqual([clientUrl(cluster.node('n2').url)]);
   });
 
   it('probes configured URLs it has not identified to find a leader it has never seen', async () => {
     const cluster = await startCluster({ nodeIds: ['n1', 'n2', 'n3'], leaderId: 'n1' });
-    const client = await connectTo(cluster);
+    const { webSocket, dialed } = recordingWebSocket();
+    const client = await connectTo(cluster, { webSocket });
     expect([...client.knownNodes.values()]).toEqual(['n1']);
     await client.createQueue('q');
+    dialed.length = 0;
     cluster.setLeader('n3');
     await client.publish('q', 'x');
     expect(client.nodeId).toBe('n3');
+    expect(dialed).toEqual([clientUrl(cluster.node('n2').url), clientUrl(cluster.node('n3').url)]);
     expect(cluster.requestsOf('publish').at(-1)!.nodeId).toBe('n3');
   });
 
   it('uses the advertised leader URL only when no configured URL belongs to the leader', async () => {
     const cluster = await startCluster({ nodeIds: ['n1', 'n2'], leaderId: 'n2', advertise: 'real' });
-    const client = await connectTo([cluster.node('n1').url]);
+    const { webSocket, dialed } = recordingWebSocket();
+    const client = await connectTo([cluster.node('n1').url], { webSocket });
     expect(client.nodeId).toBe('n2');
     expect(client.knownNodes.size).toBe(1);
+    expect(dialed).toEqual([clientUrl(cluster.node('n1').url), cluster.advertisedUrl('n2')]);
   });
 
   it('waits out an election (no leader known) and retries', async () => {
@@ -75,6 +99,7 @@ describe('finding the leader', () => {
     cluster.setLeader('n2', { goingAway: true });
     await waitFor(() => client.nodeId === 'n2', 'the client to move to n2');
     await client.publish('q', 1);
+    expect(client.knownNodes.get(clientUrl(cluster.node('n2').url))).toBe('n2');
     expect(cluster.requestsOf('publish')[0]!.nodeId).toBe('n2');
   });
 });
