@@ -4,8 +4,8 @@
  * An entry is `[timeMs, [command, ...]]`: the leader's gateway packs commands from many client
  * sessions into one entry, stamped with the leader's clock. A command is a positional array
  * `[opcode, ...fields]` (numbers below); optional trailing fields may be left out. Publish
- * messages are `[body, headers, idempotencyKey, delayMs, ttlMs, group, priority]` with trailing
- * nils trimmed; delivery refs are flattened `[queue, seq, deliveryId, queue, seq, deliveryId...]`.
+ * messages are `[body, headers, idempotencyKey, delayMs, ttlMs, group, priority, format]` with
+ * trailing nils trimmed (format 0, plain bytes, is written as absent); delivery refs are flattened `[queue, seq, deliveryId, queue, seq, deliveryId...]`.
  *
  * Decoding keeps message bodies as views into the entry's bytes (no copy): the stored messages
  * then keep the entry's buffer alive until the last of them is gone, so the driver should hand
@@ -137,10 +137,11 @@ function writeDeliveryCommand(w: MsgWriter, c: Command): void {
 function writeAdminCommand(w: MsgWriter, c: Command): void {
   switch (c.op) {
     case 'release':
-      w.array(2);
+      w.array(c.failed === true ? 3 : 2);
       w.number(Opcode.release);
       w.array(c.consumerIds.length);
       for (const id of c.consumerIds) w.str(id);
+      if (c.failed === true) w.bool(true);
       return;
     case 'releaseAllExcept':
       w.array(2);
@@ -165,7 +166,9 @@ function writePublish(w: MsgWriter, queue: string, messages: readonly PublishMes
   w.str(queue);
   w.array(messages.length);
   for (const m of messages) {
-    const fields = [m.headers, m.idempotencyKey, m.delayMs, m.ttlMs, m.group, m.priority];
+    // Format 0 (bytes) is the default: leaving it out keeps such entries as they were before formats.
+    const format = m.format === 0 ? null : m.format;
+    const fields = [m.headers, m.idempotencyKey, m.delayMs, m.ttlMs, m.group, m.priority, format];
     let count = fields.length;
     while (count > 0 && fields[count - 1] == null) count--;
     w.array(1 + count);
@@ -176,6 +179,7 @@ function writePublish(w: MsgWriter, queue: string, messages: readonly PublishMes
     if (count > 3) w.optNumber(m.ttlMs);
     if (count > 4) w.optStr(m.group);
     if (count > 5) w.optNumber(m.priority);
+    if (count > 6) w.optNumber(format);
   }
 }
 
@@ -330,7 +334,7 @@ function readSettleFields(f: Decoded[]): Command {
     case Opcode.extend:
       return { op: 'extend', items: readRefs(f[1]), ms: num(f[2], 'ms') };
     case Opcode.release:
-      return { op: 'release', consumerIds: list(f[1], 'consumerIds').map((id) => str(id, 'consumerId')) };
+      return readRelease(f);
     case Opcode.releaseAllExcept:
       return { op: 'releaseAllExcept', ownerPrefix: str(f[1], 'ownerPrefix') };
     case Opcode.redrive:
@@ -343,6 +347,14 @@ function readSettleFields(f: Decoded[]): Command {
     default:
       return shape(`unknown opcode ${String(f[0])}`);
   }
+}
+
+function readRelease(f: Decoded[]): Command {
+  const consumerIds = list(f[1], 'consumerIds').map((id) => str(id, 'consumerId'));
+  const failed = f[2];
+  if (failed === undefined || failed === null || failed === false) return { op: 'release', consumerIds };
+  if (failed !== true) return shape('failed must be a boolean');
+  return { op: 'release', consumerIds, failed: true };
 }
 
 function readMessage(value: Decoded): PublishMessage {
@@ -362,6 +374,8 @@ function readMessage(value: Decoded): PublishMessage {
   if (group !== null) message.group = group;
   const priority = optNum(f[6], 'priority');
   if (priority !== null) message.priority = priority;
+  const format = optNum(f[7], 'format');
+  if (format !== null) message.format = format;
   return message;
 }
 

@@ -26,7 +26,7 @@ describe('deliver', () => {
   it('replies with everything the consumer needs and reports the leases as an effect', () => {
     const d = new Driver();
     d.create('q', { visibilityTimeoutMs: 5_000 });
-    d.publish('q', { body: bytes('x'), headers: { h: 'v' }, group: 'g' });
+    d.publish('q', { body: bytes('x'), headers: { h: 'v' }, group: 'g', format: 2 });
     const reply = d.ok({ op: 'deliver', queue: 'q', consumerId: 'n1/7', max: 5 });
     expect(reply.more).toBe(false);
     expect(reply.messages).toEqual([
@@ -37,6 +37,7 @@ describe('deliver', () => {
         headers: { h: 'v' },
         group: 'g',
         priority: 0,
+        format: 2,
         deliveryCount: 1,
         publishedAtMs: T0,
         leaseDeadlineMs: T0 + 5_000,
@@ -47,6 +48,20 @@ describe('deliver', () => {
       { type: 'delivered', queue: 'q', consumerId: 'n1/7', messages: reply.messages },
     ]);
     expect(d.stats('q')).toMatchObject({ ready: 0, inFlight: 1, consumers: 1 });
+  });
+
+  it('counts the deliverable messages: ready ones not held back by a busy group', () => {
+    const d = new Driver();
+    d.create('q');
+    expect(d.sm.deliverableCount('q')).toBe(0);
+    expect(d.sm.deliverableCount('missing')).toBe(0);
+    d.publish('q', { body: bytes('a'), group: 'g' }, { body: bytes('b'), group: 'g' }, 'c', {
+      body: bytes('later'),
+      delayMs: 100,
+    });
+    expect(d.sm.deliverableCount('q')).toBe(2);
+    d.deliver('q', 1);
+    expect(d.sm.deliverableCount('q')).toBe(1);
   });
 
   it('uses the command lease when given and says when more is left', () => {
@@ -296,6 +311,45 @@ describe('release', () => {
       { type: 'queueReady', queue: 'b' },
     ]);
     expect(d.deliverText('a')).toEqual(['a1', 'a2']);
+  });
+
+  it('a release marked failed (session gone) counts toward maxDeliveries, so a poison message is dead-lettered', () => {
+    const d = new Driver();
+    d.create('dlq');
+    d.create('q', { maxDeliveries: 3, deadLetterQueue: 'dlq' });
+    d.publish('q', { body: bytes('poison'), format: 1 }, 'fine');
+    for (let crash = 1; crash <= 3; crash++) {
+      const [m] = d.deliver('q', 1, `n1/${crash}`);
+      expect(text(m!.body)).toBe('poison');
+      const reply = d.ok({ op: 'release', consumerIds: [`n1/${crash}`], failed: true });
+      expect(reply.released).toBe(1);
+    }
+    expect(d.deliverText('q')).toEqual(['fine']);
+    const [dead] = d.deliver('dlq');
+    expect(dead).toMatchObject({ format: 1, deadLetter: { queue: 'q', seq: 1, reason: 'max-deliveries' } });
+    expect(d.stats('q').counters).toMatchObject({ deadLettered: 1, leasesExpired: 0 });
+  });
+
+  it('a failed release makes the message ready at once, without the nack backoff', () => {
+    const d = new Driver();
+    d.create('q', { maxDeliveries: 5, retry: { backoff: 'fixed', delayMs: 60_000 } });
+    d.publish('q', 'x');
+    d.deliver('q', 1, 'n1/1');
+    d.ok({ op: 'release', consumerIds: ['n1/1'], failed: true });
+    expect(d.lastEffects).toContainEqual({ type: 'queueReady', queue: 'q' });
+    expect(d.deliver('q', 1, 'n1/2')[0]?.deliveryCount).toBe(2);
+  });
+
+  it('releaseAllExcept after a leader change never counts, however often it happens', () => {
+    const d = new Driver();
+    d.create('q', { maxDeliveries: 1 });
+    d.publish('q', 'x');
+    for (let term = 1; term <= 4; term++) {
+      d.deliver('q', 1, `n1:${term}:1`);
+      d.ok({ op: 'releaseAllExcept', ownerPrefix: `n1:${term + 1}:` });
+    }
+    expect(d.deliver('q', 1, 'n1:5:1')[0]?.deliveryCount).toBe(5);
+    expect(d.stats('q').counters).toMatchObject({ dropped: 0, deadLettered: 0 });
   });
 
   it('releaseAllExcept returns every lease not held by the new leader’s sessions', () => {

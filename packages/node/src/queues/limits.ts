@@ -16,6 +16,12 @@ export const MAX_BYTES_LIMIT = 2 ** 48;
 /** Priority levels: "a small number"; 255 is what fits the AMQP-style byte, and keeps the heap key small. */
 export const MAX_PRIORITY_LEVELS = 255;
 
+/**
+ * Body format tags: the wire protocol defines 0..3 today; the state machine stores any small tag so
+ * that a newer edge can add formats without a state machine change.
+ */
+export const MAX_FORMAT_TAG = 255;
+
 /** Queue names: the wire protocol is stricter (200 chars of [A-Za-z0-9._:-]); this is the backstop. */
 export const MAX_QUEUE_NAME_LENGTH = 255;
 

@@ -36,7 +36,7 @@ type Gen =
     }
   | { kind: 'deliver'; queue: (typeof QUEUES)[number]; consumer: string; max: number; leaseMs: number | null }
   | { kind: 'ack' | 'nack' | 'extend'; picks: number[]; ms: number | null }
-  | { kind: 'release'; consumers: string[] }
+  | { kind: 'release'; consumers: string[]; failed: boolean }
   | { kind: 'releaseAllExcept'; prefix: string }
   | { kind: 'purge' }
   | { kind: 'redrive'; max: number | null }
@@ -80,7 +80,11 @@ const genArb: fc.Arbitrary<Gen> = fc.oneof(
   },
   {
     weight: 1,
-    arbitrary: fc.record({ kind: fc.constant('release' as const), consumers: fc.subarray(CONSUMERS) }),
+    arbitrary: fc.record({
+      kind: fc.constant('release' as const),
+      consumers: fc.subarray(CONSUMERS),
+      failed: fc.boolean(),
+    }),
   },
   {
     weight: 1,
@@ -173,7 +177,7 @@ function toCommand(
     case 'extend':
       return { op: 'extend', items: refs(gen.picks), ms: gen.ms || 100 };
     case 'release':
-      return { op: 'release', consumerIds: gen.consumers };
+      return { op: 'release', consumerIds: gen.consumers, failed: gen.failed };
     case 'releaseAllExcept':
       return { op: 'releaseAllExcept', ownerPrefix: gen.prefix };
     case 'purge':
@@ -199,7 +203,7 @@ function modelReply(model: ReferenceModel, c: Command): unknown {
     case 'extend':
       return { ok: true, op: c.op, results: model.extend(c.items, c.ms) };
     case 'release':
-      return { ok: true, op: c.op, released: model.release(c.consumerIds) };
+      return { ok: true, op: c.op, released: model.release(c.consumerIds, c.failed === true) };
     case 'releaseAllExcept':
       return { ok: true, op: c.op, released: model.releaseAllExcept(c.ownerPrefix) };
     case 'purgeQueue':

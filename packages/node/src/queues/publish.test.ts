@@ -1,7 +1,7 @@
 /**
  * Proves publish: increasing seqs, idempotency keys within the dedup window (the exactly-once
  * publish promise), delays and TTLs from entry time, priority clamping, and the limits with both
- * overflow policies (QUEUE_FULL on a stored prefix for `reject`, oldest-ready eviction for
+ * overflow policies (all or nothing with QUEUE_FULL for `reject`, oldest-ready eviction for
  * `drop-oldest`). Bad input changes nothing.
  */
 import { describe, expect, it } from 'vitest';
@@ -130,7 +130,7 @@ describe('publish', () => {
 });
 
 describe('limits with overflow reject', () => {
-  it('stores a prefix and answers QUEUE_FULL for the rest, duplicates still get their seq', () => {
+  it('stores nothing of a batch that does not fit, duplicates still get their seq', () => {
     const d = new Driver();
     d.create('q', { maxMessages: 2 });
     d.publish('q', { body: bytes('a'), idempotencyKey: 'a' });
@@ -144,11 +144,36 @@ describe('limits with overflow reject', () => {
         { body: bytes('d') },
       ],
     });
-    expect(reply.results.map((r) => (r.ok ? r.seq : r.code))).toEqual([2, 'QUEUE_FULL', 1, 'QUEUE_FULL']);
-    expect(d.stats('q')).toMatchObject({ ready: 2, counters: { rejected: 2, published: 2 } });
+    expect(reply.results.map((r) => (r.ok ? r.seq : r.code))).toEqual([
+      'QUEUE_FULL',
+      'QUEUE_FULL',
+      1,
+      'QUEUE_FULL',
+    ]);
+    expect(d.stats('q')).toMatchObject({ ready: 1, counters: { rejected: 3, published: 1 } });
   });
 
-  it('a message that does not fit stops the rest even if a later one would fit', () => {
+  it('stores a batch that fits exactly, counting a key repeated inside the batch once', () => {
+    const d = new Driver();
+    d.create('q', { maxMessages: 2 });
+    const reply = d.ok({
+      op: 'publish',
+      queue: 'q',
+      messages: [
+        { body: bytes('a'), idempotencyKey: 'k' },
+        { body: bytes('a'), idempotencyKey: 'k' },
+        { body: bytes('b') },
+      ],
+    });
+    expect(reply.results.map((r) => (r.ok ? [r.seq, r.duplicate] : r.code))).toEqual([
+      [1, false],
+      [1, true],
+      [2, false],
+    ]);
+    expect(d.stats('q').ready).toBe(2);
+  });
+
+  it('refuses the whole batch on bytes even if a later message alone would fit', () => {
     const d = new Driver();
     d.create('q', { maxBytes: 10 });
     const reply = d.ok({
@@ -156,7 +181,8 @@ describe('limits with overflow reject', () => {
       queue: 'q',
       messages: [{ body: new Uint8Array(6) }, { body: new Uint8Array(6) }, { body: new Uint8Array(1) }],
     });
-    expect(reply.results.map((r) => r.ok)).toEqual([true, false, false]);
+    expect(reply.results.map((r) => r.ok)).toEqual([false, false, false]);
+    expect(d.stats('q')).toMatchObject({ ready: 0, bytes: 0 });
   });
 
   it('counts in-flight and delayed messages, and header bytes', () => {

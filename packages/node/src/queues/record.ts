@@ -40,6 +40,8 @@ export class MessageRecord {
   readonly headers: Headers | null;
   readonly group: string | null;
   readonly priority: number;
+  /** Body format tag from the wire protocol (bytes, utf8, msgpack, json); the broker never looks inside. */
+  readonly format: number;
   readonly publishedAtMs: number;
   /** When its TTL ends; 0 = never. */
   readonly expireAtMs: number;
@@ -76,12 +78,14 @@ export class MessageRecord {
     publishedAtMs: number,
     expireAtMs: number,
     deadLetter: DeadLetterInfo | null,
+    format = 0,
   ) {
     this.seq = seq;
     this.body = body;
     this.headers = headers;
     this.group = group;
     this.priority = priority;
+    this.format = format;
     this.publishedAtMs = publishedAtMs === 0 ? NO_TIME_MS : publishedAtMs;
     this.expireAtMs = expireAtMs === 0 ? NO_TIME_MS : expireAtMs;
     this.sizeBytes = messageSizeBytes(body, headers);

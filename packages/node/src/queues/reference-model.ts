@@ -255,7 +255,17 @@ export class ReferenceModel {
   ): ({ ok: true; seq: number; duplicate: boolean } | { ok: false; code: 'QUEUE_FULL' })[] {
     const q = this.q(name);
     q.keys = q.keys.filter((k) => k.atMs + q.cfg.dedupWindowMs > this.timeMs);
-    let full = false;
+    // Under reject: all new messages (distinct unseen keys, or none) must fit together, or none is stored.
+    const fresh = new Set<string>();
+    let newCount = 0;
+    for (const p of messages) {
+      const key = p.idempotencyKey ?? null;
+      if (key !== null && (fresh.has(key) || q.keys.some((k) => k.key === key))) continue;
+      if (key !== null) fresh.add(key);
+      newCount++;
+    }
+    const max = q.cfg.maxMessages;
+    let full = q.cfg.overflow === 'reject' && max > 0 && q.msgs.length + newCount > max;
     return messages.map((p) => {
       const key = p.idempotencyKey ?? null;
       const seen = q.keys.find((k) => k.key === key);
@@ -327,6 +337,7 @@ export class ReferenceModel {
         headers: null,
         group: m.group,
         priority: m.priority,
+        format: 0,
         deliveryCount: m.deliveryCount,
         publishedAtMs: m.publishedAtMs,
         leaseDeadlineMs: deadline,
@@ -384,14 +395,15 @@ export class ReferenceModel {
     });
   }
 
-  release(consumerIds: string[]): number {
+  release(consumerIds: string[], failed = false): number {
     let released = 0;
     for (const consumerId of consumerIds) {
       for (const q of [...this.queues.values()].sort((a, b) => (a.name < b.name ? -1 : 1))) {
         for (const m of q.msgs.filter((x) => x.consumerId === consumerId).sort(bySeq)) {
           m.state = 'detached';
           m.consumerId = null;
-          this.readyOrExpire(q, m);
+          if (failed) this.afterFailure(q, m, 'expired', null);
+          else this.readyOrExpire(q, m);
           released++;
         }
       }
@@ -451,6 +463,7 @@ export class ReferenceModel {
       headers: null,
       group: m.group,
       priority: m.priority,
+      format: 0,
       deliveryCount: m.deliveryCount,
       publishedAtMs: m.publishedAtMs,
       dueMs: m.state === 'ready' ? null : m.dueMs,

@@ -28,6 +28,7 @@ function busyState(): Driver {
     { body: bytes('late'), delayMs: 5_000, ttlMs: 60_000 },
     { body: bytes('keyed'), idempotencyKey: 'key-1' },
     { body: new Uint8Array(3000).fill(7) },
+    { body: bytes('"json"'), format: 3 },
   );
   const leased = d.deliver('jobs', 3, 'n1/1');
   d.nack('jobs', leased.slice(1, 2));

@@ -13,7 +13,7 @@
  *   [0, 'flotilla-queues', version, timeMs, lastDeliveryId, queueCount]   once, first
  *   [1, name, options, counters, nextSeq, messageCount, keyCount]         per queue, by name
  *   [2, seq, state, body, headers, group, priority, publishedAtMs,
- *       expireAtMs, dueMs, deliveryCount, failures, deliveryId, consumerId, deadLetter]
+ *       expireAtMs, dueMs, deliveryCount, failures, deliveryId, consumerId, deadLetter, format?]
  *   [3, key, seq, atMs]                                                   live dedup keys, oldest first
  *   [4, queueCount]                                                       once, last
  * The encoding is canonical (same state, same bytes), which is what makes it the input of
@@ -165,7 +165,9 @@ function writeQueueItem(w: MsgWriter, q: CapturedQueue): void {
 function writeMessageItem(w: MsgWriter, q: CapturedQueue, i: number): void {
   const rec = q.records[i] as MessageRecord;
   const at = i * NUMS_PER_MESSAGE;
-  w.array(15);
+  // The format tag is a trailing 16th field, written only when not 0, so snapshots of states
+  // without formats keep their bytes (and digests) and older readers still understand them.
+  w.array(rec.format === 0 ? 15 : 16);
   w.number(Kind.message);
   w.number(rec.seq);
   w.number(q.nums[at] as number);
@@ -191,6 +193,7 @@ function writeMessageItem(w: MsgWriter, q: CapturedQueue, i: number): void {
     w.str(dl.reason);
     w.number(dl.timeMs);
   }
+  if (rec.format !== 0) w.number(rec.format);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -302,6 +305,7 @@ export class SnapshotLoader {
       count(f[7], 'publishedAtMs'),
       count(f[8], 'expireAtMs'),
       readDeadLetter(f[14]),
+      f[15] === undefined ? 0 : count(f[15], 'format'),
     );
     rec.deliveryCount = count(f[10], 'deliveryCount');
     rec.failures = count(f[11], 'failures');

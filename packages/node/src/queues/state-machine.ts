@@ -15,12 +15,13 @@
  * entry's time, so whatever it schedules lies after that time and one apply always terminates.
  *
  * Decisions (see README.md beside this file; relied on by the tests):
- * - Releases (session closed, leader change) do not count toward maxDeliveries; nacks and lease
- *   expiries do. Delivery counts always go up.
+ * - Nacks, lease expiries and releases marked `failed` (the consumer's session closed) count toward
+ *   maxDeliveries; other releases (leader change) do not. Delivery counts always go up.
  * - An expired lease makes the message ready at once (no backoff); a nack waits for its delay.
- * - Publish limits: messages of one publish are admitted in order; once one does not fit, it and
- *   every later new message get QUEUE_FULL (duplicates still get their original seq), so what is
- *   stored is always a prefix and a retry of the rest keeps the order.
+ * - Publish limits under `reject`: a publish is all or nothing; if its new messages do not all fit
+ *   together, each of them gets QUEUE_FULL and nothing is stored (duplicates still get their
+ *   original seq). Under drop-oldest messages are admitted in order; once one does not fit, it and
+ *   every later new message get QUEUE_FULL, so what is stored is always a prefix.
  * - purgeQueue drops ready, delayed and retrying messages; in-flight ones stay leased (their ack
  *   works; a nack or expiry brings them back).
  * - A leased message does not expire while leased; when its lease ends after its TTL, it expires then.
@@ -39,7 +40,7 @@ import {
   sameQueueOptions,
 } from './options.js';
 import { QueueState } from './queue.js';
-import { MessageRecord, MessageState } from './record.js';
+import { MessageRecord, MessageState, messageSizeBytes } from './record.js';
 import {
   captureSnapshot,
   digestState,
@@ -249,7 +250,7 @@ export class QueueStateMachine {
       case 'extend':
         return this.extend(command.items, command.ms);
       case 'release':
-        return this.release(command.consumerIds);
+        return this.release(command.consumerIds, command.failed === true);
       case 'releaseAllExcept':
         return this.releaseAllExcept(command.ownerPrefix);
       case 'redrive':
@@ -397,6 +398,7 @@ export class QueueStateMachine {
       null,
       history,
       'drop',
+      rec.format,
     );
     if (arrival === null) q.counters.dropped++;
     else q.counters.deadLettered++;
@@ -420,6 +422,7 @@ export class QueueStateMachine {
     ttlMs: number | null,
     history: MessageRecord['deadLetter'],
     evict: 'dead-letter' | 'drop',
+    format: number,
   ): MessageRecord | null {
     const now = this.time;
     const ttl = ttlMs ?? q.options.messageTtlMs;
@@ -433,6 +436,7 @@ export class QueueStateMachine {
       now,
       ttl > 0 ? now + ttl : 0,
       history,
+      format,
     );
     if (!this.makeRoom(q, rec.sizeBytes, evict)) {
       q.counters.rejected++;
@@ -551,7 +555,9 @@ export class QueueStateMachine {
     }
     q.pruneKeys(this.time);
     const results: PublishOutcome[] = [];
-    let full = false;
+    // Under `reject` a publish is all or nothing (the wire protocol's promise: QUEUE_FULL means
+    // nothing was stored). Under drop-oldest messages are admitted one by one, evicting as they go.
+    let full = q.options.overflow === 'reject' && !this.batchFits(q, messages);
     for (const m of messages) {
       const key = m.idempotencyKey ?? null;
       const seen = key === null ? undefined : q.findDuplicate(key);
@@ -573,6 +579,28 @@ export class QueueStateMachine {
     return { ok: true, op: 'publish', results };
   }
 
+  /** Whether every new message of a batch fits the queue's limits together (duplicates take no room). */
+  private batchFits(q: QueueState, messages: readonly PublishMessage[]): boolean {
+    const { maxMessages, maxBytes } = q.options;
+    if (maxMessages === 0 && maxBytes === 0) return true;
+    const keys = new Set<string>();
+    let count = 0;
+    let sizeBytes = 0;
+    for (const m of messages) {
+      const key = m.idempotencyKey ?? null;
+      if (key !== null) {
+        if (keys.has(key) || q.findDuplicate(key) !== undefined) continue;
+        keys.add(key);
+      }
+      count++;
+      sizeBytes += messageSizeBytes(m.body, m.headers ?? null);
+    }
+    return (
+      (maxMessages === 0 || q.size + count <= maxMessages) &&
+      (maxBytes === 0 || q.bytes + sizeBytes <= maxBytes)
+    );
+  }
+
   private storePublished(q: QueueState, m: PublishMessage): MessageRecord | null {
     const delayMs = m.delayMs ?? q.options.deliveryDelayMs;
     const headers = m.headers ?? null;
@@ -586,6 +614,7 @@ export class QueueStateMachine {
       m.ttlMs ?? null,
       null,
       'dead-letter',
+      m.format ?? 0,
     );
   }
 
@@ -695,11 +724,11 @@ export class QueueStateMachine {
   // -------------------------------------------------------------------------------------------
   // Releasing leases
 
-  private release(consumerIds: string[]): Reply {
+  private release(consumerIds: string[], failed: boolean): Reply {
     const problem = stringListProblem(consumerIds, 'consumerIds');
     if (problem !== null) return fail('INVALID_ARGUMENT', problem);
     let released = 0;
-    for (const consumerId of consumerIds) released += this.releaseConsumer(consumerId);
+    for (const consumerId of consumerIds) released += this.releaseConsumer(consumerId, failed);
     return { ok: true, op: 'release', released };
   }
 
@@ -708,12 +737,16 @@ export class QueueStateMachine {
     // Sorted, so the outcome does not depend on the order consumers were first seen in.
     const others = [...this.consumers.keys()].filter((id) => !id.startsWith(ownerPrefix)).sort();
     let released = 0;
-    for (const consumerId of others) released += this.releaseConsumer(consumerId);
+    for (const consumerId of others) released += this.releaseConsumer(consumerId, false);
     return { ok: true, op: 'releaseAllExcept', released };
   }
 
-  /** Every lease of `consumerId` ends; the messages are ready at once and no failure is counted. */
-  private releaseConsumer(consumerId: string): number {
+  /**
+   * Every lease of `consumerId` ends and the messages are ready at once. With `failed` (the consumer
+   * went away, e.g. a worker crashed on a poison message) each counts as a failed delivery, so
+   * maxDeliveries still dead-letters it; otherwise (leader change) nothing is counted.
+   */
+  private releaseConsumer(consumerId: string, failed: boolean): number {
     const queues = this.consumers.get(consumerId);
     if (queues === undefined) return 0;
     let released = 0;
@@ -722,7 +755,8 @@ export class QueueStateMachine {
       for (const rec of held) {
         this.sink.leaseEnded(q, consumerId, 'released', rec.seq);
         q.detach(rec);
-        this.readyOrExpire(q, rec);
+        if (failed) this.afterFailure(q, rec, 'lease-expired', null);
+        else this.readyOrExpire(q, rec);
         released++;
       }
     }
@@ -778,6 +812,7 @@ export class QueueStateMachine {
       null,
       null,
       'dead-letter',
+      rec.format,
     );
     if (copy === null) {
       dlq.enterReady(rec);
@@ -803,6 +838,14 @@ export class QueueStateMachine {
   /** True when a deliver on `name` would lease at least one message now. */
   hasReady(name: string): boolean {
     return (this.queues.get(name)?.order.size ?? 0) > 0;
+  }
+
+  /**
+   * How many messages a deliver on `name` could lease now (ready and not held back by a busy
+   * group); 0 for an unknown queue. O(1): the gateway sizes its deliver proposals with it.
+   */
+  deliverableCount(name: string): number {
+    return this.queues.get(name)?.order.size ?? 0;
   }
 
   stats(name: string): QueueStats | null {
@@ -945,6 +988,7 @@ function deliveredView(rec: MessageRecord): DeliveredMessage {
     headers: rec.headers,
     group: rec.group,
     priority: rec.priority,
+    format: rec.format,
     deliveryCount: rec.deliveryCount,
     publishedAtMs: rec.publishedAtMs + 0,
     leaseDeadlineMs: rec.dueMs,
@@ -962,6 +1006,7 @@ function peekedView(rec: MessageRecord): PeekedMessage {
     headers: rec.headers,
     group: rec.group,
     priority: rec.priority,
+    format: rec.format,
     deliveryCount: rec.deliveryCount,
     // `+ 0` turns the records' internal -0 ("no time") into a plain 0.
     publishedAtMs: rec.publishedAtMs + 0,

@@ -44,6 +44,8 @@ export interface PublishMessage {
   group?: string | null;
   /** 0..priorityLevels-1, higher first; above the queue's top level it is clamped to the top. */
   priority?: number | null;
+  /** Body format tag (0..MAX_BODY_FORMAT_TAG), handed back to consumers unchanged; default 0 (bytes). */
+  format?: number | null;
 }
 
 /** Names one delivery of one message: what ack, nack and extend act on. */
@@ -66,7 +68,12 @@ export type Command =
   | { op: 'ack'; items: DeliveryRef[] }
   | { op: 'nack'; items: DeliveryRef[]; delayMs?: number | null }
   | { op: 'extend'; items: DeliveryRef[]; ms: number }
-  | { op: 'release'; consumerIds: string[] }
+  /**
+   * Ends every lease of these consumers; the messages are ready again at once. `failed`: the
+   * consumers went away (a session closed), so each lease counts as a failed delivery toward
+   * maxDeliveries, like an expiry; without it (leader change, shutdown) nothing is counted.
+   */
+  | { op: 'release'; consumerIds: string[]; failed?: boolean | null }
   | { op: 'releaseAllExcept'; ownerPrefix: string }
   | { op: 'redrive'; dlq: string; target?: string | null; max?: number | null }
   | { op: 'tick' }
@@ -100,6 +107,8 @@ export interface DeliveredMessage {
   headers: Headers | null;
   group: string | null;
   priority: number;
+  /** Body format tag given at publish (0 = bytes). */
+  format: number;
   /** Deliveries so far, this one included. */
   deliveryCount: number;
   publishedAtMs: number;
@@ -214,6 +223,8 @@ export interface PeekedMessage {
   headers: Headers | null;
   group: string | null;
   priority: number;
+  /** Body format tag given at publish (0 = bytes). */
+  format: number;
   deliveryCount: number;
   publishedAtMs: number;
   /** When a delayed message becomes ready, or when an in-flight lease ends; null when ready. */

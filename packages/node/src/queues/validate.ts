@@ -4,7 +4,7 @@
  * answers INVALID_ARGUMENT instead of storing something it cannot handle. Each check returns a
  * description of the first problem, or null.
  */
-import { MAX_COUNT, MAX_DURATION_MS, MAX_QUEUE_NAME_LENGTH } from './limits.js';
+import { MAX_COUNT, MAX_DURATION_MS, MAX_FORMAT_TAG, MAX_QUEUE_NAME_LENGTH } from './limits.js';
 import type { DeliveryRef, PublishMessage } from './types.js';
 
 export function isIntIn(value: unknown, min: number, max: number): value is number {
@@ -51,7 +51,10 @@ export function publishMessageProblem(m: PublishMessage): string | null {
     optionalDurationProblem(m.ttlMs, 'ttlMs') ??
     (m.priority === undefined || m.priority === null || isIntIn(m.priority, 0, MAX_COUNT)
       ? null
-      : 'priority must be a non-negative integer')
+      : 'priority must be a non-negative integer') ??
+    (m.format === undefined || m.format === null || isIntIn(m.format, 0, MAX_FORMAT_TAG)
+      ? null
+      : `format must be an integer in 0..${MAX_FORMAT_TAG}`)
   );
 }
 
