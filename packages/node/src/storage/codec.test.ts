@@ -4,6 +4,7 @@
  * whose checksums pass but whose contents are inconsistent is corruption outright.
  */
 import { describe, expect, it } from 'vitest';
+import type { Entry } from '../raft/types.js';
 import {
   crc32,
   type DecodedRecord,
@@ -13,29 +14,31 @@ import {
   decodeSnapshotHeader,
   decodeSnapshotTail,
   encodeHardState,
-  encodeRuns,
   encodeSegmentHeader,
   encodeSnapshotHeader,
   encodeSnapshotTrailer,
+  GroupEncoder,
   parseSegmentFileName,
   parseSnapshotFileName,
   RECORD_HEADER_BYTES,
   readU64,
-  runByteLength,
   segmentFileName,
   snapshotFileName,
-  type WalRun,
   writeU64,
 } from './codec.js';
 import { CorruptionError, StorageInvariantError } from './errors.js';
 import { makeEntries, snapshotMeta } from './test-kit.js';
 
-function encode(runs: WalRun[]): Buffer {
-  const chunks: Uint8Array[] = [];
-  const size = encodeRuns(runs, chunks);
-  const buf = Buffer.concat(chunks);
-  expect(buf.length).toBe(size);
-  expect(size).toBe(runs.reduce((sum, run) => sum + runByteLength(run), 0));
+type Step = { reset: [number, number] } | { entries: Entry[] };
+
+function encode(steps: Step[]): Buffer {
+  const encoder = new GroupEncoder();
+  for (const step of steps) {
+    if ('reset' in step) encoder.addReset(...step.reset);
+    else encoder.addEntries(step.entries);
+  }
+  const buf = Buffer.concat(encoder.seal());
+  expect(buf.length).toBe(encoder.byteLength);
   return buf;
 }
 
@@ -54,25 +57,37 @@ function decodeAll(buf: Buffer): DecodedRecord[] {
 describe('codec', () => {
   it('round-trips runs of entries and resets without touching entry bytes', () => {
     const batches = [makeEntries(5, 3, 2), makeEntries(8, 2, 3)];
+    const large = makeEntries(10, 1, 3, 100_000); // above the copy limit: written from the caller's bytes
     const buf = encode([
-      { kind: 'reset', index: 4, term: 2 },
-      { kind: 'entries', firstIndex: 5, batches },
-      { kind: 'entries', firstIndex: 7, batches: [makeEntries(7, 1, 9, 0)] },
+      { reset: [4, 2] },
+      { entries: batches[0]! },
+      { entries: batches[1]! },
+      { entries: makeEntries(7, 1, 9, 0) },
+      { entries: large },
+      { entries: makeEntries(11, 2, 9) },
     ]);
-    const [reset, entries, conflict] = decodeAll(buf);
+    const [reset, entries, conflict, more] = decodeAll(buf);
     expect(reset).toEqual({ kind: 'reset', offset: 0, index: 4, term: 2 });
     expect(entries?.kind === 'entries' && entries.entries).toEqual(batches.flat());
-    expect(conflict?.kind === 'entries' && conflict.firstIndex).toBe(7);
+    expect(conflict?.kind === 'entries' && conflict.entries).toEqual(makeEntries(7, 1, 9, 0));
+    expect(more?.kind === 'entries' && more.firstIndex).toBe(10);
+    expect(more?.kind === 'entries' && more.entries).toEqual([...large, ...makeEntries(11, 2, 9)]);
   });
 
-  it('refuses to encode a run whose entries are not contiguous', () => {
-    expect(() => encode([{ kind: 'entries', firstIndex: 1, batches: [makeEntries(2, 1, 1)] }])).toThrow(
-      StorageInvariantError,
-    );
+  it('spreads big groups over blocks without breaking records', () => {
+    const entries = makeEntries(1, 3000, 1, 1000);
+    const encoder = new GroupEncoder();
+    for (let i = 0; i < 3000; i += 7) encoder.addEntries(entries.slice(i, i + 7));
+    const chunks = encoder.seal();
+    expect(chunks.length).toBeGreaterThan(5);
+    const [record, ...rest] = decodeAll(Buffer.concat(chunks));
+    expect(rest).toEqual([]);
+    expect(record?.kind === 'entries' && record.entries).toEqual(entries);
+    expect(encoder).toMatchObject({ entryCount: 3000, firstIndex: 1, lastIndex: 3000, maxIndex: 3000 });
   });
 
   it('classifies an unfinished last write as possibly torn', () => {
-    const buf = encode([{ kind: 'entries', firstIndex: 1, batches: [makeEntries(1, 4, 1)] }]);
+    const buf = encode([{ entries: makeEntries(1, 4, 1) }]);
     expect(decodeRecord('seg', buf.subarray(0, 10), 0)).toMatchObject({ couldBeTorn: true });
     expect(decodeRecord('seg', buf.subarray(0, buf.length - 1), 0)).toMatchObject({
       couldBeTorn: true,
@@ -88,8 +103,9 @@ describe('codec', () => {
 
   it('classifies damage followed by data as not torn', () => {
     const buf = encode([
-      { kind: 'entries', firstIndex: 1, batches: [makeEntries(1, 4, 1)] },
-      { kind: 'entries', firstIndex: 5, batches: [makeEntries(5, 4, 1)] },
+      { entries: makeEntries(1, 4, 1) },
+      { reset: [4, 1] },
+      { entries: makeEntries(5, 4, 1) },
     ]);
     const flipped = Buffer.from(buf);
     flipped[RECORD_HEADER_BYTES + 20] = flipped[RECORD_HEADER_BYTES + 20]! ^ 1;
@@ -100,7 +116,7 @@ describe('codec', () => {
   });
 
   it('reports a record whose checksums pass but whose fields are impossible', () => {
-    const buf = encode([{ kind: 'reset', index: 4, term: 2 }]);
+    const buf = encode([{ reset: [4, 2] }]);
     buf[4] = 9; // unknown type, header CRC recomputed below so only the type is wrong
     buf.writeUInt32LE(crc32(buf.subarray(0, 12)), 12);
     expect(() => decodeRecord('seg-x', buf, 0)).toThrow(CorruptionError);

@@ -15,15 +15,14 @@
  */
 import type { Entry, HardState, SnapshotMeta } from '../raft/types.js';
 import {
+  BlockPool,
   encodeHardState,
-  encodeRuns,
   encodeSegmentHeader,
+  GroupEncoder,
   HARD_STATE_FILE,
   HARD_STATE_TEMP_FILE,
-  runByteLength,
   SEGMENT_HEADER_BYTES,
   segmentFileName,
-  type WalRun,
 } from './codec.js';
 import type { Disk, DiskDone } from './disk.js';
 import { StorageArgumentError, StorageClosedError, StorageInvariantError, StorageIOError } from './errors.js';
@@ -70,12 +69,18 @@ export interface FileStorageOptions {
 export const DEFAULT_SEGMENT_SIZE_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_MAX_GROUP_BYTES = 8 * 1024 * 1024;
 
-interface WriteOp {
-  kind: 'write';
-  entries: Entry[] | null;
+/** Write batches gathered for one group commit; their entries are encoded as they arrive. */
+interface WriteGroup {
+  kind: 'group';
+  dones: Done[];
+  /** Null until the first batch with entries. */
+  encoder: GroupEncoder | null;
+  /** The latest hard state among the batches. */
   hardState: HardState | null;
-  bytes: number;
-  done: Done;
+  /** Entry data bytes, for the `maxGroupBytes` limit. */
+  dataBytes: number;
+  /** The group starts with a reset record (recovery found entries the snapshot supersedes). */
+  hasReset: boolean;
 }
 interface ResetOp {
   kind: 'reset';
@@ -91,7 +96,7 @@ interface CloseOp {
   kind: 'close';
   done: Done;
 }
-type Op = WriteOp | ResetOp | CompactOp | CloseOp;
+type Op = WriteGroup | ResetOp | CompactOp | CloseOp;
 
 type Status = 'new' | 'open' | 'closing' | 'closed' | 'failed';
 
@@ -109,8 +114,8 @@ export class FileStorage implements RaftStorage {
   private segments: SegmentInfo[] = [];
   private activeFd: number | null = null;
   private nextSeq = 1;
-  /** Recovery found entries the snapshot supersedes: the next entries start with a reset record. */
-  private needsReset = false;
+  /** Recovery found entries the snapshot supersedes: the next group with entries starts with a reset record. */
+  private resetPending = false;
   /** Index of the last durable entry (or of the snapshot when the log is empty after it). */
   private durableLastIndex = 0;
 
@@ -136,7 +141,10 @@ export class FileStorage implements RaftStorage {
   // The queue.
   private queue: Op[] = [];
   private head = 0;
-  private running: Op[] = [];
+  /** The queued group still accepting batches (the queue's last item), if any. */
+  private openGroup: WriteGroup | null = null;
+  private running: Op | null = null;
+  private readonly blockPool = new BlockPool();
 
   constructor(options: FileStorageOptions) {
     this.disk = options.disk;
@@ -179,7 +187,7 @@ export class FileStorage implements RaftStorage {
     this.segments = result.segments;
     this.recoveryRepairs = result.repairs;
     this.nextSeq = result.nextSeq;
-    this.needsReset = result.needsReset;
+    this.resetPending = result.needsReset;
     this.durableLastIndex = result.lastIndex;
     this.queuedLastIndex = result.lastIndex;
     this.snapshot = result.snapshot;
@@ -212,7 +220,10 @@ export class FileStorage implements RaftStorage {
       this.queuedLastIndex = entries[entries.length - 1]!.index;
     }
     if (hardState) this.queuedHardState = { ...hardState };
-    this.queue.push({ kind: 'write', entries, hardState: hardState ? { ...hardState } : null, bytes, done });
+    const group = this.groupFor(bytes);
+    if (entries) this.encodeInto(group, entries, bytes);
+    if (hardState) group.hardState = { ...hardState };
+    group.dones.push(done);
     this.pump();
   }
 
@@ -252,7 +263,7 @@ export class FileStorage implements RaftStorage {
       return;
     }
     this.status = 'closing';
-    this.queue.push({ kind: 'close', done });
+    this.enqueue({ kind: 'close', done });
     this.pump();
   }
 
@@ -307,17 +318,55 @@ export class FileStorage implements RaftStorage {
 
   // ---- the queue ----
 
+  /** The open group if the batch fits, else a new one at the end of the queue. */
+  private groupFor(bytes: number): WriteGroup {
+    const open = this.openGroup;
+    if (open && (open.dataBytes === 0 || open.dataBytes + bytes <= this.maxGroupBytes)) return open;
+    const group: WriteGroup = {
+      kind: 'group',
+      dones: [],
+      encoder: null,
+      hardState: null,
+      dataBytes: 0,
+      hasReset: false,
+    };
+    this.enqueue(group);
+    this.openGroup = group;
+    return group;
+  }
+
+  private encodeInto(group: WriteGroup, entries: Entry[], bytes: number): void {
+    if (!group.encoder) {
+      group.encoder = new GroupEncoder(this.blockPool);
+      if (this.resetPending) {
+        const meta = this.snapshot!.meta;
+        group.encoder.addReset(meta.index, meta.term);
+        group.hasReset = true;
+        this.resetPending = false;
+      }
+    }
+    group.encoder.addEntries(entries);
+    group.dataBytes += bytes;
+  }
+
+  /** Queues a step; anything after a barrier needs a new group. */
+  private enqueue(op: Op): void {
+    this.queue.push(op);
+    if (op.kind !== 'group') this.openGroup = null;
+  }
+
   private pump(): void {
-    if (this.running.length > 0 || this.status === 'failed') return;
+    if (this.running || this.status === 'failed') return;
     const op = this.queue[this.head];
     if (!op) {
       this.queue = [];
       this.head = 0;
+      this.openGroup = null;
       return;
     }
     switch (op.kind) {
-      case 'write':
-        this.runGroup(this.takeGroup());
+      case 'group':
+        this.runGroup(this.take(op));
         return;
       case 'reset':
         if (!op.ready) return; // the snapshot writer calls pump() once its file is durable
@@ -334,46 +383,37 @@ export class FileStorage implements RaftStorage {
 
   private take<T extends Op>(op: T): T {
     this.head++;
-    this.running = [op];
+    this.running = op;
+    if (op === this.openGroup) this.openGroup = null;
     return op;
   }
 
-  private takeGroup(): WriteOp[] {
-    const group: WriteOp[] = [];
-    let bytes = 0;
-    for (;;) {
-      const op = this.queue[this.head];
-      if (op?.kind !== 'write' || (group.length > 0 && bytes + op.bytes > this.maxGroupBytes)) break;
-      group.push(op);
-      bytes += op.bytes;
-      this.head++;
-    }
-    this.running = group;
-    return group;
-  }
-
-  /** The running step finished: report success in order, then start the next step. */
+  /**
+   * The running step finished: start the next step, then report success in order. Starting the
+   * next write first lets its I/O overlap with whatever the callbacks do (typically queueing the
+   * next batches), which is most of the throughput of group commit on a busy event loop.
+   */
   private finishStep(): void {
     if (this.status === 'failed') return;
     const finished = this.running;
-    this.running = [];
-    for (const op of finished) if ('done' in op) op.done(null);
+    this.running = null;
     this.pump();
+    // A callback may fail the storage (its bad call threw past us): the later ones hear of it.
+    for (const done of donesOf(finished)) done(this.failureError);
   }
 
-  private runGroup(group: WriteOp[]): void {
-    let hardState: HardState | null = null;
-    for (const op of group) if (op.hardState) hardState = op.hardState;
+  private runGroup(group: WriteGroup): void {
+    const hardState = group.hardState;
     if (hardState) this.latestHardState = hardState;
-    const runs = this.runsOf(group);
+    const durable = this.durableHardState;
     const forceHardState =
-      hardState !== null &&
-      (hardState.term !== this.durableHardState.term || hardState.vote !== this.durableHardState.vote);
-    let parts = (runs.length > 0 ? 1 : 0) + (forceHardState ? 1 : 0);
+      hardState !== null && (hardState.term !== durable.term || hardState.vote !== durable.vote);
+    const encoder = group.encoder;
+    let parts = (encoder ? 1 : 0) + (forceHardState ? 1 : 0);
     const partDone = () => {
       if (--parts === 0) this.finishStep();
     };
-    if (runs.length > 0) this.appendRuns(runs, partDone);
+    if (encoder) this.append(encoder, group.hasReset, partDone);
     if (forceHardState && hardState) this.writeHardState(hardState, partDone);
     if (parts === 0) {
       parts = 1;
@@ -381,31 +421,10 @@ export class FileStorage implements RaftStorage {
     }
   }
 
-  /** Consecutive batches that continue each other share one record; a conflict starts a new one. */
-  private runsOf(group: WriteOp[]): WalRun[] {
-    const runs: WalRun[] = [];
-    let current: { kind: 'entries'; firstIndex: number; batches: Entry[][] } | null = null;
-    let nextIndex = -1;
-    for (const op of group) {
-      if (!op.entries) continue;
-      if (runs.length === 0 && this.needsReset) {
-        const meta = this.snapshot!.meta;
-        runs.push({ kind: 'reset', index: meta.index, term: meta.term });
-      }
-      const first = op.entries[0]!.index;
-      if (current && first === nextIndex) {
-        current.batches.push(op.entries);
-      } else {
-        current = { kind: 'entries', firstIndex: first, batches: [op.entries] };
-        runs.push(current);
-      }
-      nextIndex = first + op.entries.length;
-    }
-    return runs;
-  }
-
   private runReset(op: ResetOp): void {
-    this.appendRuns([{ kind: 'reset', index: op.meta.index, term: op.meta.term }], () => this.finishStep());
+    const encoder = new GroupEncoder();
+    encoder.addReset(op.meta.index, op.meta.term);
+    this.append(encoder, true, () => this.finishStep());
   }
 
   private runCompaction(_op: CompactOp): void {
@@ -440,11 +459,9 @@ export class FileStorage implements RaftStorage {
 
   // ---- WAL appends ----
 
-  /** Writes `runs` (rolling to a new segment first when needed), fdatasyncs, then calls `done`. */
-  private appendRuns(runs: WalRun[], done: () => void): void {
-    let bytes = 0;
-    for (const run of runs) bytes += runByteLength(run);
-    const hasReset = runs.some((r) => r.kind === 'reset');
+  /** Writes an encoded group (rolling to a new segment first when needed), fdatasyncs, then calls `done`. */
+  private append(encoder: GroupEncoder, hasReset: boolean, done: () => void): void {
+    const bytes = encoder.byteLength;
     const active = this.segments.at(-1);
     const roll =
       !active ||
@@ -452,9 +469,9 @@ export class FileStorage implements RaftStorage {
       hasReset ||
       (active.size > SEGMENT_HEADER_BYTES && active.size + bytes > this.segmentSizeBytes);
     if (roll) {
-      this.openSegment(firstIndexOf(runs[0]!), (segment) => this.writeRuns(segment, runs, hasReset, done));
+      this.openSegment(encoder.firstIndex, (segment) => this.writeEncoded(segment, encoder, hasReset, done));
     } else {
-      this.writeRuns(active, runs, false, done);
+      this.writeEncoded(active, encoder, false, done);
     }
   }
 
@@ -472,14 +489,19 @@ export class FileStorage implements RaftStorage {
     });
   }
 
-  private writeRuns(segment: SegmentInfo, runs: WalRun[], hasReset: boolean, done: () => void): void {
+  private writeEncoded(
+    segment: SegmentInfo,
+    encoder: GroupEncoder,
+    hasReset: boolean,
+    done: () => void,
+  ): void {
     const fd = this.activeFd!;
     const isNew = segment.size === 0;
-    const chunks: Uint8Array[] = isNew ? [encodeSegmentHeader(segment.seq, segment.firstIndex)] : [];
-    const bytes = (isNew ? SEGMENT_HEADER_BYTES : 0) + encodeRuns(runs, chunks);
+    const chunks = encoder.seal();
+    if (isNew) chunks.unshift(encodeSegmentHeader(segment.seq, segment.firstIndex));
+    const bytes = (isNew ? SEGMENT_HEADER_BYTES : 0) + encoder.byteLength;
     const position = segment.size;
     segment.size += bytes;
-    const last = lastIndexOf(runs, this.durableLastIndex);
     const started = this.onSync ? this.now() : 0;
     this.disk.writev(
       fd,
@@ -489,9 +511,9 @@ export class FileStorage implements RaftStorage {
         this.disk.fdatasync(
           fd,
           this.guard('fdatasync', segment.name, () => {
-            if (this.onSync) this.reportSync(runs, bytes, started);
+            this.onSync?.({ entries: encoder.entryCount, bytes, durationMs: this.now() - started });
             // A new segment's directory entry must be durable before anything in it is acknowledged.
-            const afterDir = () => this.afterAppend(segment, runs, last, hasReset, done);
+            const afterDir = () => this.afterAppend(segment, encoder, hasReset, done);
             if (isNew) this.disk.syncDir(this.guard('fsync directory for', segment.name, afterDir));
             else afterDir();
           }),
@@ -502,29 +524,21 @@ export class FileStorage implements RaftStorage {
 
   private afterAppend(
     segment: SegmentInfo,
-    runs: WalRun[],
-    last: number,
+    encoder: GroupEncoder,
     hasReset: boolean,
     done: () => void,
   ): void {
-    segment.maxIndex = Math.max(segment.maxIndex, maxEntryIndexOf(runs));
-    this.durableLastIndex = last;
+    encoder.release();
+    segment.maxIndex = Math.max(segment.maxIndex, encoder.maxIndex);
+    this.durableLastIndex = encoder.lastIndex;
     if (!hasReset) {
       done();
       return;
     }
     // The reset record is durable: every older segment is void.
-    this.needsReset = false;
     const older = this.segments.slice(0, -1).map((s) => s.name);
     this.segments = this.segments.slice(-1);
     this.unlinkAll(older, done);
-  }
-
-  private reportSync(runs: WalRun[], bytes: number, started: number): void {
-    let entries = 0;
-    for (const run of runs)
-      if (run.kind === 'entries') for (const batch of run.batches) entries += batch.length;
-    this.onSync?.({ entries, bytes, durationMs: this.now() - started });
   }
 
   private unlinkAll(names: string[], done: () => void): void {
@@ -604,7 +618,7 @@ export class FileStorage implements RaftStorage {
     // Queue the reset now so that later writes are checked against, and wait for, the new log start.
     const op: ResetOp = { kind: 'reset', meta: writer.meta, ready: false, done: () => {} };
     this.resetOps.set(writer, op);
-    this.queue.push(op);
+    this.enqueue(op);
     this.queuedLastIndex = index;
     this.queuedFloor = index;
   }
@@ -653,7 +667,7 @@ export class FileStorage implements RaftStorage {
     if (this.compactQueued || this.compactRequested === 0 || !this.snapshot) return;
     if (this.status !== 'open') return;
     this.compactQueued = true;
-    this.queue.push({ kind: 'compact' });
+    this.enqueue({ kind: 'compact' });
     this.pump();
   }
 
@@ -673,11 +687,12 @@ export class FileStorage implements RaftStorage {
     if (this.status === 'failed') return;
     this.status = 'failed';
     this.failureError = err;
-    const pending = [...this.running, ...this.queue.slice(this.head)];
-    this.running = [];
+    const pending = [this.running, ...this.queue.slice(this.head)];
+    this.running = null;
     this.queue = [];
     this.head = 0;
-    for (const op of pending) if ('done' in op) op.done(err);
+    this.openGroup = null;
+    for (const op of pending) for (const done of donesOf(op)) done(err);
   }
 
   private refuse(done: Done): void {
@@ -697,28 +712,10 @@ export class FileStorage implements RaftStorage {
   }
 }
 
-function firstIndexOf(run: WalRun): number {
-  return run.kind === 'reset' ? run.index + 1 : run.firstIndex;
-}
-
-/** The log's last index once `runs` are applied after `previous`. */
-function lastIndexOf(runs: WalRun[], previous: number): number {
-  let last = previous;
-  for (const run of runs) {
-    if (run.kind === 'reset') last = run.index;
-    else {
-      let count = 0;
-      for (const batch of run.batches) count += batch.length;
-      last = run.firstIndex + count - 1;
-    }
-  }
-  return last;
-}
-
-function maxEntryIndexOf(runs: WalRun[]): number {
-  let max = 0;
-  for (const run of runs) if (run.kind === 'entries') max = Math.max(max, lastIndexOf([run], 0));
-  return max;
+function donesOf(op: Op | null | undefined): Done[] {
+  if (!op) return [];
+  if (op.kind === 'group') return op.dones;
+  return op.kind === 'compact' ? [] : [op.done];
 }
 
 function checkSnapshotMeta(meta: SnapshotMeta): void {
