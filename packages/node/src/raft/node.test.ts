@@ -379,6 +379,24 @@ describe('membership (thesis §4.1, one server at a time, in effect once appende
     expect(c.raft('n1').status().term).toBe(1); // the removed node never campaigns
   });
 
+  it('a server whose own removal is not yet committed still campaigns (thesis §4.2.2)', () => {
+    const c = new TestCluster(['n1', 'n2']);
+    c.elect('n1');
+    c.cutLink('n1', 'n2');
+    c.proposeConfChange('n1', { type: ConfChangeType.RemoveNode, node: 'n1' });
+    c.stabilize();
+    c.crash('n1');
+    c.restart('n1'); // its log ends with its own removal; n2 never got it
+    c.heal();
+    expect(c.raft('n1').status().conf.voters).toEqual(['n2']);
+    // n2 cannot win without n1's vote, which n1 refuses (its log is longer): only n1 can move on,
+    // by leading {n2} until its removal commits, then stepping down.
+    runFor(c, 60);
+    expect(c.leaders()).toEqual(['n2']);
+    expect(c.raft('n2').status().conf.voters).toEqual(['n2']);
+    expect(c.raft('n1').status().role).toBe('follower');
+  });
+
   it('a membership entry that is truncated away no longer applies', () => {
     const c = new TestCluster(['n1', 'n2', 'n3', 'n4', 'n5']);
     c.elect('n1');
@@ -396,6 +414,27 @@ describe('membership (thesis §4.1, one server at a time, in effect once appende
     c.stabilize();
     expect(c.logTerms('n2')).toEqual(['1/1', '2/2']);
     expect(c.raft('n2').status().conf.learners).toEqual([]);
+  });
+});
+
+describe('elections', () => {
+  it('a candidate counts its own vote only once its term and vote are durable', () => {
+    const c = new TestCluster(['n1']);
+    c.node('n1').manualPersist = true;
+    c.raft('n1').campaign();
+    c.processReadys();
+    expect(c.raft('n1').status()).toMatchObject({ role: 'candidate', term: 1, vote: 'n1' });
+    c.persist('n1');
+    c.processReadys();
+    expect(c.raft('n1').status()).toMatchObject({ role: 'leader', term: 1 });
+  });
+
+  it('followers time out at randomized moments and elect a leader on their own', () => {
+    const c = new TestCluster(['n1', 'n2', 'n3'], { seed: 42 });
+    runFor(c, 25);
+    expect(c.leaders()).toHaveLength(1);
+    const terms = ['n1', 'n2', 'n3'].map((id) => c.raft(id).status().term);
+    expect(new Set(terms).size).toBe(1);
   });
 });
 

@@ -144,11 +144,15 @@ export class RaftNode {
   private baseConf: ConfState;
   /** Membership in effect: the newest in the log (thesis §4.1). */
   private conf: ConfState;
+  /** Membership before the newest membership entry (equal to `conf` when there is none after the snapshot). */
+  private confBeforeLast: ConfState;
 
   private electionElapsed = 0;
   private heartbeatElapsed = 0;
   private randomizedElectionTimeout = 0;
   private votes = new Map<NodeId, boolean>();
+  /** A candidate's own vote: not yet in a Ready, in Ready `n` (counted once it is durable), or counted. */
+  private selfVote: 'awaiting-ready' | number | 'counted' = 'counted';
 
   // Leader state.
   private progress = new Map<NodeId, Progress>();
@@ -199,6 +203,7 @@ export class RaftNode {
     this.baseConf =
       snapshot === null ? { voters: [...config.initialVoters], learners: [] } : copyConfState(snapshot.conf);
     this.conf = this.baseConf;
+    this.confBeforeLast = this.baseConf;
     this.recomputeConf();
     this.becomeFollower(this.term, null);
     this.lastHardState = this.hardState();
@@ -323,6 +328,11 @@ export class RaftNode {
       if (mark.lastEntry !== null) this.log.persistedTo(mark.lastEntry);
       if (mark.install !== null) this.installSnapshot(mark.install);
     }
+    if (typeof this.selfVote === 'number' && id >= this.selfVote) {
+      this.selfVote = 'counted';
+      this.votes.set(this.id, true);
+      this.tallyVotes();
+    }
     if (this.role === 'leader') this.maybeCommit();
   }
 
@@ -420,6 +430,7 @@ export class RaftNode {
     this.readStates = [];
     this.pendingRestore = null;
     this.recordMark(rd);
+    if (this.selfVote === 'awaiting-ready') this.selfVote = id;
     return rd;
   }
 
@@ -487,8 +498,14 @@ export class RaftNode {
   // ---------------------------------------------------------------------------------------------
   // Roles and elections (§5.2, thesis §9.6 PreVote, §6.2 CheckQuorum)
 
+  /** May this node campaign? */
   private isPromotable(): boolean {
-    return this.conf.voters.includes(this.id) && this.incoming?.installing !== true;
+    if (this.incoming?.installing === true) return false;
+    if (this.conf.voters.includes(this.id)) return true;
+    // Thesis §4.2.2: a server missing from its own latest configuration still campaigns while that
+    // configuration is uncommitted, as it may be needed to commit it. (A leader that appended its
+    // own removal and restarted would otherwise wait forever on a follower that lacks the entry.)
+    return this.log.lastConfIndex() > this.log.committed && this.confBeforeLast.voters.includes(this.id);
   }
 
   private resetRoleState(term: number): void {
@@ -505,6 +522,7 @@ export class RaftNode {
     this.randomizedElectionTimeout =
       this.limits.electionTimeoutTicks + this.randomInt(this.limits.electionTimeoutTicks);
     this.votes.clear();
+    this.selfVote = 'counted';
     this.progress.clear();
     this.dirtyPeers.clear();
     this.leadTransferee = null;
@@ -584,8 +602,14 @@ export class RaftNode {
       this.vote = this.id;
     }
     this.logger?.debug({ kind, term: this.term }, 'campaigning');
-    this.votes.set(this.id, true);
-    if (this.tallyVotes()) return;
+    if (kind === 'pre') {
+      this.votes.set(this.id, true);
+      if (this.tallyVotes()) return;
+    } else {
+      // The vote for itself counts once the new term and vote are durable (see ready/persisted):
+      // a leader must never send in a term it could forget, even a single voter with learners.
+      this.selfVote = 'awaiting-ready';
+    }
     const type: VoteRequest['type'] = kind === 'pre' ? 'preVote' : 'vote';
     const term = kind === 'pre' ? this.term + 1 : this.term;
     for (const to of this.conf.voters) {
@@ -1060,9 +1084,12 @@ export class RaftNode {
 
   private recomputeConf(): void {
     let conf = this.baseConf;
+    let beforeLast = this.baseConf;
     for (const entry of this.log.confEntriesAfter(this.snapshot?.index ?? 0)) {
+      beforeLast = conf;
       conf = applyConfChange(conf, decodeConfChange(entry.data)!);
     }
+    this.confBeforeLast = beforeLast;
     const previous = this.conf;
     this.conf = conf;
     if (this.role === 'leader') this.syncProgressWithConf();

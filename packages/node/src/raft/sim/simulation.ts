@@ -76,7 +76,7 @@ class Simulation {
 
   constructor(private readonly options: SimOptions) {
     this.rng = new Prng(options.seed);
-    const voterCount = this.rng.pick([3, 3, 5]);
+    const voterCount = this.rng.pick([1, 3, 3, 5]);
     const initialVoters = Array.from({ length: voterCount }, (_, i) => `n${i + 1}`);
     this.nextNodeNumber = voterCount + 1;
     this.weather = this.randomWeather();
@@ -397,6 +397,7 @@ class Simulation {
 
   private cutOneWay(): boolean {
     const ids = [...this.nodes.keys()];
+    if (ids.length < 2) return false;
     const from = this.rng.pick(ids);
     const to = this.rng.pick(ids.filter((id) => id !== from));
     this.blocked.add(`${from}>${to}`);
@@ -475,7 +476,7 @@ class Simulation {
     const leader = this.currentLeader();
     if (leader === null) return false;
     const { voters, learners } = leader.raft.status().conf;
-    const candidates = voters.length >= 3 ? [...voters, ...learners] : learners;
+    const candidates = voters.length >= 2 ? [...voters, ...learners] : learners;
     if (candidates.length === 0) return false;
     const id = this.rng.pick(candidates);
     const result = leader.raft.proposeConfChange({ type: ConfChangeType.RemoveNode, node: id });
