@@ -70,6 +70,8 @@ export class Connection {
   private lastId = 0;
   private closedError: FlotillaError | null = null;
   private retiring = false;
+  /** Set when open() gave up: a socket that opens later is closed at once. */
+  private abandoned = false;
 
   private constructor(
     readonly url: string,
@@ -96,6 +98,7 @@ export class Connection {
       await Promise.race([connection.handshake(options), timedOut.promise]);
       return connection;
     } catch (error) {
+      connection.abandoned = true;
       connection.socket?.close(CLOSE_NORMAL, 'handshake failed');
       connection.failPending(error as FlotillaError);
       throw error;
@@ -109,6 +112,10 @@ export class Connection {
       onFrame: (frame) => this.handleFrame(frame),
       onClose: (code, reason) => this.handleClose(code, reason),
     });
+    if (this.abandoned) {
+      this.socket.close(CLOSE_NORMAL, 'handshake timed out');
+      return;
+    }
     const welcome = await this.request('hello', {
       version: PROTOCOL_VERSION,
       token: options.token ?? null,

@@ -6,6 +6,7 @@
  */
 
 import { describe, expect, it } from 'vitest';
+import { WebSocketServer } from 'ws';
 import { connect, FlotillaError } from './index.js';
 import { connectTo, FAST_RECONNECT, startCluster } from './testing/harness.js';
 import { settle, waitFor, within } from './testing/wait.js';
@@ -38,6 +39,28 @@ describe('connect', () => {
     expect(errorOf(outcome).code).toBe('UNAUTHORIZED');
     const client = await connectTo(cluster, { token: 's3cret', name: 'billing-worker' });
     expect(client.status).toBe('connected');
+  });
+
+  it('gives up on a node that never answers hello and closes its sockets', async () => {
+    const silent = new WebSocketServer({ host: '127.0.0.1', port: 0, path: '/client' });
+    await new Promise((resolve) => silent.once('listening', resolve));
+    const url = `ws://127.0.0.1:${(silent.address() as { port: number }).port}`;
+    try {
+      const outcome = await settle(
+        connect({
+          servers: [url],
+          helloTimeoutMs: 50,
+          connectTimeoutMs: 300,
+          reconnectDelayMs: FAST_RECONNECT,
+        }),
+      );
+      const error = errorOf(outcome);
+      expect(error.code).toBe('UNAVAILABLE');
+      expect((error.cause as FlotillaError).code).toBe('TIMEOUT');
+      await waitFor(() => silent.clients.size === 0, 'every abandoned socket to be closed');
+    } finally {
+      await new Promise((resolve) => silent.close(resolve));
+    }
   });
 
   it('refuses bad options with INVALID_ARGUMENT', async () => {
