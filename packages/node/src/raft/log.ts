@@ -101,6 +101,16 @@ export class RaftLog {
     return this.entries.slice(start, end);
   }
 
+  /** Data bytes of the entries of term `term` in [lo, hi), which must be held in memory. */
+  bytesInTerm(lo: number, hi: number, term: number): number {
+    let bytes = 0;
+    for (let index = Math.max(lo, this.firstIndex()); index < hi; index++) {
+      const entry = this.entries[index - this.compactedIndex - 1]!;
+      if (entry.term === term) bytes += entryBytes(entry);
+    }
+    return bytes;
+  }
+
   /** Membership entries with index > `after`, in log order. */
   confEntriesAfter(after: number): Entry[] {
     const out: Entry[] = [];

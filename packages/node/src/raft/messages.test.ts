@@ -152,4 +152,50 @@ describe('step with hostile input', () => {
     expect(n2.status()).toEqual(before);
     expect(n2.hasReady()).toBe(false);
   });
+
+  it('refuses well-formed messages that no correct peer could send, without changing state', () => {
+    const c = new TestCluster(['n1', 'n2', 'n3']);
+    c.elect('n1');
+    const n2 = c.raft('n2');
+    const before = n2.status();
+    const secondLeader = {
+      group: 1,
+      from: 'n3',
+      to: 'n2',
+      term: 1,
+      type: 'heartbeat',
+      commit: 0,
+      readSeq: 0,
+    } as const;
+    expect(n2.step(secondLeader)).toEqual({ ok: false, reason: 'n3 claims to lead term 1, which n1 leads' });
+    const beyond = { ...secondLeader, from: 'n1', commit: 50 };
+    expect(n2.step(beyond)).toEqual({ ok: false, reason: 'heartbeat commit 50 beyond last index 1' });
+    const n1 = c.raft('n1');
+    const ack = {
+      group: 1,
+      from: 'n2',
+      to: 'n1',
+      term: 1,
+      type: 'appendResp',
+      reject: false,
+      index: 9,
+      hintIndex: 0,
+      hintTerm: 0,
+    } as const;
+    expect(n1.step(ack)).toMatchObject({ ok: false });
+    expect(
+      n1.step({
+        ...ack,
+        from: 'n3',
+        to: 'n1',
+        type: 'append',
+        prevIndex: 1,
+        prevTerm: 1,
+        entries: [],
+        commit: 1,
+      } as Message),
+    ).toMatchObject({ ok: false });
+    expect(n2.status()).toEqual(before);
+    expect(n1.status().commit).toBe(1);
+  });
 });

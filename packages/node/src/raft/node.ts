@@ -247,8 +247,35 @@ export class RaftNode {
       return { ok: false, reason: `group ${message.group} is not ${this.group}` };
     if (message.to !== this.id) return { ok: false, reason: `addressed to ${message.to}` };
     if (message.from === this.id) return { ok: false, reason: 'message from self' };
+    const contradiction = this.contradiction(message);
+    if (contradiction !== null) {
+      this.logger?.warn({ from: message.from, type: message.type }, contradiction);
+      return { ok: false, reason: contradiction };
+    }
     this.stepValid(message);
     return { ok: true };
+  }
+
+  /**
+   * Well-formed input that contradicts this node's state in a way no correct peer produces. It is
+   * refused before anything changes, so a faulty peer cannot trip this node's invariant checks.
+   */
+  private contradiction(m: Message): string | null {
+    const fromLeader = m.type === 'append' || m.type === 'heartbeat' || m.type === 'snapshot';
+    if (fromLeader && m.term === this.term) {
+      if (this.role === 'leader') return `${m.from} claims to lead term ${m.term}, which this node leads`;
+      if (this.leader !== null && this.leader !== m.from) {
+        return `${m.from} claims to lead term ${m.term}, which ${this.leader} leads`;
+      }
+    }
+    if (m.type === 'heartbeat' && m.term >= this.term && m.commit > this.log.lastIndex()) {
+      return `heartbeat commit ${m.commit} beyond last index ${this.log.lastIndex()}`;
+    }
+    const isOurAck = m.type === 'appendResp' && !m.reject && m.term === this.term && this.role === 'leader';
+    if (isOurAck && m.index > this.log.lastIndex()) {
+      return `acknowledged index ${m.index} beyond last index ${this.log.lastIndex()}`;
+    }
+    return null;
   }
 
   /** Appends `data` as a new entry if this node is the leader and accepts proposals. */
@@ -398,8 +425,11 @@ export class RaftNode {
       this.reads.roundPending ||
       this.log.nextToPersist <= this.log.lastIndex() ||
       this.log.applicableIndex() > this.log.applied ||
-      !sameHardState(this.hardState(), this.lastHardState) ||
-      !sameSoftState(this.softState(), this.lastSoftState)
+      this.term !== this.lastHardState.term ||
+      this.vote !== this.lastHardState.vote ||
+      this.log.committed !== this.lastHardState.commit ||
+      this.role !== this.lastSoftState.role ||
+      this.leader !== this.lastSoftState.leader
     );
   }
 
@@ -1057,10 +1087,8 @@ export class RaftNode {
   }
 
   private onLeaderCommit(previous: number): void {
-    for (const entry of this.log.slice(previous + 1, this.log.committed + 1, Number.POSITIVE_INFINITY)) {
-      if (entry.term === this.term) this.uncommittedBytes -= entryBytes(entry);
-    }
-    this.uncommittedBytes = Math.max(0, this.uncommittedBytes);
+    const committedBytes = this.log.bytesInTerm(previous + 1, this.log.committed + 1, this.term);
+    this.uncommittedBytes = Math.max(0, this.uncommittedBytes - committedBytes);
     this.reads.onTermCommit(this.log.committed);
     this.releaseReads();
     if (!this.isMember(this.id) && this.log.committed >= this.log.lastConfIndex()) {

@@ -78,7 +78,13 @@ export interface SimStorageEnv {
   syncDelayMs: [number, number];
 }
 
-export class MemStorage implements RaftStorage {
+/** What the simulator needs from a node's storage: the contract, plus "the process died now". */
+export interface SimStorage extends RaftStorage {
+  /** Drops everything not yet durable (a random prefix of what was being synced may survive). */
+  crash(): void;
+}
+
+export class MemStorage implements SimStorage {
   private queued: Operation[] = [];
   private syncing: Operation[] = [];
   private syncInFlight = false;
@@ -178,7 +184,10 @@ export class MemStorage implements RaftStorage {
   }
 }
 
-/** The one line to change when the simulator moves onto the real WAL over an in-memory disk. */
-export function createSimStorage(disk: MemDisk, env: SimStorageEnv): MemStorage {
+/**
+ * Opens a node's storage on its durable medium. The one line to change when the simulator moves
+ * onto the real WAL over an in-memory disk: return that WAL, with `crash` crashing the disk.
+ */
+export function createSimStorage(disk: MemDisk, env: SimStorageEnv): SimStorage {
   return new MemStorage(disk, env);
 }

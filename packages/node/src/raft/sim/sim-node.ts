@@ -15,7 +15,7 @@ import { RaftNode } from '../node.js';
 import type { Ready } from '../ready.js';
 import type { Entry, NodeId, SnapshotMeta } from '../types.js';
 import { type Checker, entryKey } from './checker.js';
-import { createSimStorage, type MemDisk, type MemStorage, type SimStorageEnv } from './mem-storage.js';
+import { createSimStorage, type MemDisk, type SimStorage, type SimStorageEnv } from './mem-storage.js';
 import type { Prng } from './prng.js';
 
 export interface SimNodeEnv extends Omit<SimStorageEnv, 'syncDelayMs'> {
@@ -52,7 +52,7 @@ export class SimNode {
   readonly proposals = new Map<number, { key: string; term: number }>();
   /** ReadIndex requests in flight: ctx → index of the newest write acknowledged before the request. */
   readonly pendingReads = new Map<number, number>();
-  private storage!: MemStorage;
+  private storage!: SimStorage;
   private inFlight: InFlightReady[] = [];
   private incomingWriter: SnapshotWriter | null = null;
   private readonly readers = new Map<NodeId, SnapshotReader>();
@@ -75,8 +75,12 @@ export class SimNode {
     private readonly syncDelayMs: [number, number],
   ) {}
 
+  private openStorage(): SimStorage {
+    return createSimStorage(this.disk, { ...this.env, syncDelayMs: this.syncDelayMs });
+  }
+
   start(): void {
-    this.storage = createSimStorage(this.disk, { ...this.env, syncDelayMs: this.syncDelayMs });
+    this.storage = this.openStorage();
     const recovered = this.storage.recover();
     const reader = this.storage.openSnapshot();
     this.raft = new RaftNode({
@@ -107,7 +111,8 @@ export class SimNode {
   crash(): void {
     this.storage.crash();
     this.alive = false;
-    this.durableCommitAtCrash = this.disk.hardState.commit;
+    // What survived, read the way the next start will read it.
+    this.durableCommitAtCrash = this.openStorage().recover().hardState.commit;
     this.inFlight = [];
     this.incomingWriter = null;
     this.readers.clear();
