@@ -63,6 +63,8 @@ interface FakeQueue {
   messages: Map<number, StoredMessage>;
   nextSeq: number;
   dedup: Map<string, number>;
+  /** In-flight messages per group: a group with one in flight gets no other delivery. */
+  groupsInFlight: Map<string, number>;
   publishedCount: number;
   deliveredCount: number;
   ackedCount: number;
@@ -106,6 +108,7 @@ export class FakeBroker {
       messages: new Map(),
       nextSeq: 1,
       dedup: new Map(),
+      groupsInFlight: new Map(),
       publishedCount: 0,
       deliveredCount: 0,
       ackedCount: 0,
@@ -135,6 +138,7 @@ export class FakeBroker {
     const queue = this.queue(name);
     const count = queue.messages.size;
     queue.messages.clear();
+    queue.groupsInFlight.clear();
     for (const sub of this.subscriptions) if (sub.queue === name) sub.unsettled.clear();
     return count;
   }
@@ -434,16 +438,27 @@ export class FakeBroker {
 
   /** Highest priority first, then lowest seq; skips groups that have a message in flight. */
   private nextReady(queue: FakeQueue): StoredMessage | undefined {
-    const busyGroups = new Set<string>();
-    for (const message of queue.messages.values()) {
-      if (message.state === 'inflight' && message.group !== null) busyGroups.add(message.group);
-    }
+    const singleLevel = queue.options.priorityLevels === 1;
     let best: StoredMessage | undefined;
     for (const message of queue.messages.values()) {
-      if (message.state !== 'ready' || (message.group !== null && busyGroups.has(message.group))) continue;
+      if (message.state !== 'ready') continue;
+      if (message.group !== null && queue.groupsInFlight.has(message.group)) continue;
+      // Messages iterate in seq order: with one level the first eligible one is the answer.
+      if (singleLevel) return message;
       if (best === undefined || message.priority > best.priority) best = message;
     }
     return best;
+  }
+
+  private endLease(queue: FakeQueue, message: StoredMessage): void {
+    const lease = message.lease;
+    if (lease === null) return;
+    lease.owner.sub?.unsettled.delete(lease.deliveryId);
+    message.lease = null;
+    if (message.group === null) return;
+    const left = (queue.groupsInFlight.get(message.group) ?? 1) - 1;
+    if (left > 0) queue.groupsInFlight.set(message.group, left);
+    else queue.groupsInFlight.delete(message.group);
   }
 
   private lease(
@@ -456,6 +471,9 @@ export class FakeBroker {
     message.state = 'inflight';
     message.deliveryCount++;
     message.lease = { deliveryId, owner, deadlineMs: Date.now() + visibilityMs };
+    if (message.group !== null) {
+      queue.groupsInFlight.set(message.group, (queue.groupsInFlight.get(message.group) ?? 0) + 1);
+    }
     queue.deliveredCount++;
     if (owner.sub !== null) {
       owner.sub.unsettled.add(deliveryId);
@@ -506,8 +524,7 @@ export class FakeBroker {
         failed.push({ index, code: found });
         return;
       }
-      found.message.lease!.owner.sub?.unsettled.delete(item.deliveryId);
-      found.message.lease = null;
+      this.endLease(found.queue, found.message);
       settle(found.queue, found.message);
       touched.add(item.queue);
     });
@@ -516,7 +533,6 @@ export class FakeBroker {
   }
 
   private requeue(queue: FakeQueue, message: StoredMessage, delayMs: number | undefined): void {
-    message.lease = null;
     const max = queue.options.maxDeliveries;
     if (max > 0 && message.deliveryCount >= max) {
       this.deadLetter(queue, message);
@@ -552,8 +568,7 @@ export class FakeBroker {
     for (const queue of this.queues.values()) {
       for (const message of queue.messages.values()) {
         if (message.lease === null || !match(message.lease.owner)) continue;
-        message.lease.owner.sub?.unsettled.delete(message.lease.deliveryId);
-        message.lease = null;
+        this.endLease(queue, message);
         message.state = 'ready';
         released++;
       }
