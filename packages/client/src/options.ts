@@ -67,6 +67,7 @@ export interface ResolvedOptions {
   webSocket: WebSocketFactory | undefined;
 }
 
+/** The defaults `connect()` fills in; the reasons are on each option of ConnectOptions. */
 export const DEFAULT_OPTIONS = {
   requestTimeoutMs: 30_000,
   connectTimeoutMs: 10_000,
