@@ -460,6 +460,25 @@ describe('restart', () => {
     expect(c.appliedData('n2')).toEqual(['b']);
   });
 
+  it('adopts the term of its last entry when a crash kept entries but not their hard state', () => {
+    const raft = new RaftNode({
+      id: 'n1',
+      group: 1,
+      initialVoters: ['n1', 'n2', 'n3'],
+      recovered: {
+        hardState: { term: 2, vote: 'n2', commit: 1 },
+        snapshot: null,
+        entries: [
+          { index: 1, term: 1, type: 0, data: new Uint8Array() },
+          { index: 2, term: 3, type: 0, data: new Uint8Array() },
+        ],
+      },
+      randomInt: () => 0,
+    });
+    expect(raft.status()).toMatchObject({ term: 3, vote: null, commit: 1 });
+    expect(raft.ready().hardState).toEqual({ term: 3, vote: null, commit: 1 });
+  });
+
   it('ignores entries left after a snapshot that are older than it', () => {
     const meta = { index: 5, term: 3, conf: { voters: ['n1'], learners: [] } };
     const raft = new RaftNode({

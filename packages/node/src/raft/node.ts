@@ -195,18 +195,24 @@ export class RaftNode {
     const applied = config.applied ?? 0;
     this.log = new RaftLog(base, this.dropStaleTail(base, entries), hardState.commit, applied);
     if (snapshot !== null && applied < snapshot.index) this.pendingRestore = snapshot;
-    if (hardState.term < this.log.lastTerm()) {
-      invariantFailed(`recovered term ${hardState.term} below last log term ${this.log.lastTerm()}`);
-    }
     this.term = hardState.term;
     this.vote = hardState.vote;
+    if (hardState.term < this.log.lastTerm()) {
+      // A crash kept a write's entries but not the hard state queued with them (durability is only
+      // promised once a write completes). No vote was ever sent in the newer term (votes wait for
+      // their hard state to be durable), so adopting it without a vote is safe; persisted below.
+      this.logger?.warn({ term: hardState.term, lastTerm: this.log.lastTerm() }, 'log newer than hard state');
+      this.term = this.log.lastTerm();
+      this.vote = null;
+    }
     this.baseConf =
       snapshot === null ? { voters: [...config.initialVoters], learners: [] } : copyConfState(snapshot.conf);
     this.conf = this.baseConf;
     this.confBeforeLast = this.baseConf;
     this.recomputeConf();
     this.becomeFollower(this.term, null);
-    this.lastHardState = this.hardState();
+    // What storage holds; a difference (a term raised above) goes out in the first Ready.
+    this.lastHardState = { ...hardState, commit: this.log.committed };
     this.lastSoftState = this.softState();
   }
 

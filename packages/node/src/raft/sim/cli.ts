@@ -1,9 +1,10 @@
 /**
- * `npm run sim -- --seeds N [--seed S] [--steps K] [--stats]`: runs the deterministic cluster simulation over
+ * `npm run sim -- --seeds N [--seed S] [--steps K] [--stats] [--storage mem|wal]`: runs the deterministic cluster simulation over
  * seeds 1..N (or only seed S). On a violation it prints the seed, what broke, the last events and
  * the command that replays the run, and exits 1. On success the last line is exactly
  * `sim: <N> seeds, <steps> steps, <faults> faults, 0 violations`. `--stats` first lists how often
- * each interesting event (elections, installs, membership changes, ...) happened.
+ * each interesting event (elections, installs, membership changes, ...) happened. `--storage wal`
+ * runs every node on the production write-ahead log over an in-memory disk instead of the model.
  */
 import { runSimulation, type SimResult } from './simulation.js';
 
@@ -14,14 +15,21 @@ interface CliOptions {
   seed: number | null;
   steps: number;
   stats: boolean;
+  storage: 'mem' | 'wal';
 }
 
 function parseArgs(argv: string[]): CliOptions | string {
-  const options: CliOptions = { seeds: 200, seed: null, steps: DEFAULT_STEPS, stats: false };
+  const options: CliOptions = { seeds: 200, seed: null, steps: DEFAULT_STEPS, stats: false, storage: 'mem' };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     if (flag === '--stats') {
       options.stats = true;
+      continue;
+    }
+    if (flag === '--storage') {
+      const kind = argv[++i];
+      if (kind !== 'mem' && kind !== 'wal') return '--storage takes mem or wal';
+      options.storage = kind;
       continue;
     }
     const value = Number(argv[i + 1]);
@@ -35,20 +43,23 @@ function parseArgs(argv: string[]): CliOptions | string {
   return options;
 }
 
-function report(result: SimResult, steps: number): string {
+function report(result: SimResult, options: CliOptions): string {
+  const storage = options.storage === 'wal' ? ' --storage wal' : '';
   return [
     `FAIL seed ${result.seed} at ${result.virtualTimeMs} ms (virtual), step ${result.steps}:`,
     ...result.violations.map((v) => `  ${v}`),
     'last events:',
     ...result.trace.slice(-40).map((line) => `  ${line}`),
-    `replay: npm run sim -- --seed ${result.seed} --steps ${steps}`,
+    `replay: npm run sim -- --seed ${result.seed} --steps ${options.steps}${storage}`,
   ].join('\n');
 }
 
 export function main(argv: string[], out: (line: string) => void): number {
   const options = parseArgs(argv);
   if (typeof options === 'string') {
-    out(`sim: ${options}\nusage: npm run sim -- --seeds N [--seed S] [--steps K] [--stats]`);
+    out(
+      `sim: ${options}\nusage: npm run sim -- --seeds N [--seed S] [--steps K] [--stats] [--storage mem|wal]`,
+    );
     return 2;
   }
   const seeds =
@@ -57,12 +68,12 @@ export function main(argv: string[], out: (line: string) => void): number {
   let faults = 0;
   const coverage = new Map<string, number>();
   for (const seed of seeds) {
-    const result = runSimulation({ seed, steps: options.steps });
+    const result = runSimulation({ seed, steps: options.steps, storage: options.storage });
     steps += result.steps;
     faults += result.faults;
     for (const [event, n] of result.coverage) coverage.set(event, (coverage.get(event) ?? 0) + n);
     if (result.violations.length > 0) {
-      out(report(result, options.steps));
+      out(report(result, options));
       return 1;
     }
   }

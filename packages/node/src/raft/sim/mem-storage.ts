@@ -150,10 +150,20 @@ export class MemStorage implements SimStorage {
     this.enqueue({ kind: 'write', batch: {}, done });
   }
 
-  /** The process dies: operations being synced may or may not have reached the disk; queued ones did not. */
+  /**
+   * The process dies: a prefix of the operations being synced reached the disk, and the next one
+   * may have partly (its entries without its hard state, or the reverse: a batch is not atomic
+   * until `done`); queued operations did not.
+   */
   crash(): void {
     const reached = this.env.rng.int(this.syncing.length + 1);
     for (const op of this.syncing.slice(0, reached)) this.disk.apply(op);
+    const torn = this.syncing[reached];
+    if (torn?.kind === 'write' && this.env.rng.chance(0.5)) {
+      const { hardState, entries } = torn.batch;
+      const part = this.env.rng.chance(0.5) ? { entries } : { hardState };
+      this.disk.apply({ ...torn, batch: part });
+    }
     this.syncing = [];
     this.queued = [];
     this.disk.generation++;

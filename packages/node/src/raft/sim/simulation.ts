@@ -13,9 +13,10 @@ import { describeMessage, type Message } from '../messages.js';
 import { ConfChangeType, type ConfState, type NodeId } from '../types.js';
 import { Checker, entryKey } from './checker.js';
 import { EventQueue } from './event-queue.js';
-import { MemDisk } from './mem-storage.js';
+import { createSimStorage, MemDisk, type SimStorage } from './mem-storage.js';
 import { Prng } from './prng.js';
 import { SimNode, type SimNodeEnv } from './sim-node.js';
+import { createWalDisk, openWalStorage } from './wal-storage.js';
 
 export interface SimOptions {
   seed: number;
@@ -25,6 +26,8 @@ export interface SimOptions {
   livenessBoundMs?: number;
   /** Lines of trace kept for a failure report. */
   traceLines?: number;
+  /** Storage under each node: the in-memory model (default) or the real WAL on an in-memory disk. */
+  storage?: 'mem' | 'wal';
 }
 
 export interface SimResult {
@@ -84,7 +87,6 @@ class Simulation {
       rng: this.rng,
       checker: this.checker,
       initialVoters,
-      schedule: (delayMs, run) => this.queue.schedule(delayMs, run),
       limits: {
         electionTimeoutTicks: ELECTION_TIMEOUT_TICKS,
         heartbeatIntervalTicks: 1,
@@ -114,7 +116,7 @@ class Simulation {
     let healedAtMs = 0;
     while (this.checker.ok) {
       if (!this.healed && this.steps >= this.options.steps) {
-        this.heal();
+        this.guarded(() => this.heal());
         healedAtMs = this.queue.now;
       }
       if (this.healed && (this.livenessMet || this.queue.now - healedAtMs > boundMs)) break;
@@ -133,11 +135,18 @@ class Simulation {
   }
 
   private runEvent(): boolean {
-    try {
+    return this.guarded(() => {
       const ran = this.queue.runNext();
       if (ran) this.steps++;
       if (this.steps % 1000 === 0) this.sweepLogs();
       return ran;
+    });
+  }
+
+  /** Runs `action`; an exception (a broken invariant included) is a violation that ends the run. */
+  private guarded(action: () => boolean | void): boolean {
+    try {
+      return action() !== false;
     } catch (error) {
       const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
       this.checker.fail(`exception: ${message}`);
@@ -172,7 +181,7 @@ class Simulation {
       [1, 10],
       [5, 40],
     ]);
-    const node = new SimNode(id, new MemDisk(), this.env, syncDelayMs);
+    const node = new SimNode(id, this.openStorageFor(syncDelayMs), this.env);
     this.nodes.set(id, node);
     node.start();
     const phaseMs = this.rng.int(TICK_MS);
@@ -182,6 +191,17 @@ class Simulation {
     };
     this.queue.schedule(phaseMs, tick);
     return node;
+  }
+
+  /** A new node's durable medium, and how a process opens storage on it. */
+  private openStorageFor(syncDelayMs: [number, number]): () => SimStorage {
+    const schedule = (delayMs: number, run: () => void) => this.queue.schedule(delayMs, run);
+    if (this.options.storage === 'wal') {
+      const disk = createWalDisk(schedule, this.rng, syncDelayMs[1]);
+      return () => openWalStorage(disk);
+    }
+    const disk = new MemDisk();
+    return () => createSimStorage(disk, { rng: this.rng, schedule, syncDelayMs });
   }
 
   private aliveNodes(): SimNode[] {
