@@ -1,0 +1,540 @@
+/**
+ * The queue runtime: the application on top of the replicated log. It implements
+ * `ReplicatedStateMachine` around the pure `QueueStateMachine` (apply, snapshot, restore), batches
+ * the commands of every session into log entries, routes each applied command's reply back to
+ * whoever submitted it, and, on the leader only, carries out the duties that keep the queues
+ * moving: a `tick` entry when the state machine's next deadline passes, `releaseAllExcept` when
+ * leadership is gained (leases held through other nodes come back at once) and `deliver` entries
+ * for consumers with free credit on queues that have ready messages.
+ *
+ * Everything here runs on the event loop, one call at a time, and talks to sessions only through
+ * the `ConsumerPort` / `CommandOwner` interfaces; work gathered in a turn is flushed once at its
+ * end (`setImmediate`), after all I/O callbacks of that turn have run.
+ */
+import { FlotillaError } from '@flotilla/shared';
+import type {
+  AppliedEntry,
+  NodeStatus,
+  ReplicatedLog,
+  ReplicatedStateMachine,
+  SnapshotSource,
+} from '../cluster/types.js';
+import type { NodeMetrics } from '../metrics/metrics.js';
+import { type Command, type Effect, QueueStateMachine, type Reply, SnapshotLoader } from '../queues/index.js';
+import { type Logger, silentLogger } from '../runtime/logger.js';
+import { type Clock, systemClock, type TimerHandle, type TimerWheel } from '../runtime/timer-wheel.js';
+import { ProposalBatcher } from './batcher.js';
+import { ConsumerRegistry, PullRequest, type Subscription } from './consumers.js';
+import {
+  type CommandOwner,
+  type ConsumerPort,
+  commandSizeBytes,
+  DEFAULT_RUNTIME_LIMITS,
+  type RuntimeLimits,
+} from './types.js';
+
+export interface QueueRuntimeOptions {
+  log: ReplicatedLog;
+  /** One timer structure per node, shared with the gateway. */
+  timers: TimerWheel;
+  clock?: Clock;
+  logger?: Logger;
+  metrics?: NodeMetrics | null;
+  limits?: Partial<RuntimeLimits>;
+}
+
+/** Where leadership stands, from this runtime's point of view. */
+type Leadership =
+  | { kind: 'follower' }
+  /** Leader in `term`; duties wait until our first entry of the term is applied (state caught up). */
+  | { kind: 'starting'; term: number }
+  | { kind: 'leading'; term: number };
+
+export class QueueRuntime implements ReplicatedStateMachine {
+  private sm = new QueueStateMachine();
+  private appliedIndex = 0;
+  private readonly log: ReplicatedLog;
+  private readonly timers: TimerWheel;
+  private readonly clock: Clock;
+  private readonly logger: Logger;
+  private readonly metrics: NodeMetrics | null;
+  private readonly limits: RuntimeLimits;
+  private readonly batcher: ProposalBatcher;
+  private readonly consumers: ConsumerRegistry;
+  private leadership: Leadership = { kind: 'follower' };
+  private flushScheduled = false;
+  /** Queues to look at in this turn's delivery round. */
+  private readonly marked = new Set<string>();
+  private tickTimer: TimerHandle | null = null;
+  private tickInFlight = false;
+  private retryTimer: TimerHandle | null = null;
+  private readonly lostListeners: ((status: NodeStatus) => void)[] = [];
+  private readonly unsubscribeStatus: () => void;
+  private readBarrierShared: Promise<void> | null = null;
+  private stopped = false;
+
+  /** Runtime-internal commands (tick, releaseAllExcept, release): their answers come back here. */
+  private readonly internal: CommandOwner = {
+    commandApplied: (token, command, reply) => this.internalApplied(token, command, reply),
+    commandFailed: (token, error) => this.internalFailed(token, error),
+  };
+
+  constructor(options: QueueRuntimeOptions) {
+    this.log = options.log;
+    this.timers = options.timers;
+    this.clock = options.clock ?? systemClock;
+    this.logger = options.logger ?? silentLogger;
+    this.metrics = options.metrics ?? null;
+    this.limits = { ...DEFAULT_RUNTIME_LIMITS, ...options.limits };
+    this.batcher = new ProposalBatcher(this.log, this.clock, this.limits, {
+      scheduleFlush: () => this.scheduleFlush(),
+      notLeaderError: () => this.notLeaderError(),
+      proposed: (commands) => this.metrics?.proposalsBatched.observe(commands),
+      committed: (seconds) => this.metrics?.commitSeconds.observe(seconds),
+    });
+    this.consumers = new ConsumerRegistry(
+      {
+        deliverableCount: (queue) => this.sm.deliverableCount(queue),
+        proposeDeliver: (queue, consumerId, max, leaseMs, owner, token) =>
+          this.batcher.submit({ op: 'deliver', queue, consumerId, max, leaseMs }, owner, token, 64),
+        markQueue: (queue) => this.markQueue(queue),
+        nowMs: () => this.clock.now(),
+        delivered: (queue, count) => this.metrics?.delivered.inc({ queue }, count),
+      },
+      this.limits.maxDeliverBatch,
+    );
+    this.unsubscribeStatus = this.log.onStatusChange((status) => this.statusChanged(status));
+    this.statusChanged(this.log.status());
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Reads for the gateway
+
+  /** The local state (read-only use: reads, stats, peek). Replaced on restore. */
+  get state(): QueueStateMachine {
+    return this.sm;
+  }
+
+  get nodeId(): string {
+    return this.log.nodeId;
+  }
+
+  /** Index of the last entry applied to the local state. */
+  get lastAppliedIndex(): number {
+    return this.appliedIndex;
+  }
+
+  /** True while this node is the leader (it may still be catching up its duties). */
+  get isLeader(): boolean {
+    return this.leadership.kind !== 'follower';
+  }
+
+  /** True once this node leads and has applied its first entry of the term (leader duties running). */
+  get dutiesActive(): boolean {
+    return this.leadership.kind === 'leading';
+  }
+
+  status(): NodeStatus {
+    return this.log.status();
+  }
+
+  /** The error a follower answers leader-only requests with, naming the leader when known. */
+  notLeaderError(): FlotillaError {
+    const status = this.log.status();
+    const leaderUrl = status.leaderAddress === null ? null : clientUrl(status.leaderAddress);
+    return new FlotillaError('NOT_LEADER', `node ${status.nodeId} is not the leader`, {
+      leaderId: status.leaderId === status.nodeId ? null : status.leaderId,
+      leaderUrl: status.leaderId === status.nodeId ? null : leaderUrl,
+    });
+  }
+
+  /**
+   * Resolves once everything committed before the call is applied here (a linearizable read point).
+   * Calls in the same turn share one barrier.
+   */
+  readBarrier(): Promise<void> {
+    if (this.readBarrierShared === null) {
+      const barrier = this.log.readBarrier();
+      this.readBarrierShared = barrier;
+      const clear = () => {
+        if (this.readBarrierShared === barrier) this.readBarrierShared = null;
+      };
+      barrier.then(clear, clear);
+      queueMicrotask(clear);
+    }
+    return this.readBarrierShared;
+  }
+
+  /** Listeners called after this node stopped being leader (pending work already failed). */
+  onLeadershipLost(listener: (status: NodeStatus) => void): () => void {
+    this.lostListeners.push(listener);
+    return () => {
+      const at = this.lostListeners.indexOf(listener);
+      if (at >= 0) this.lostListeners.splice(at, 1);
+    };
+  }
+
+  /** The prefix of consumer ids made by this node in the current term: `<nodeId>:<term>:`. */
+  consumerPrefix(): string | null {
+    return this.leadership.kind === 'follower' ? null : `${this.log.nodeId}:${this.leadership.term}:`;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Commands from sessions
+
+  /**
+   * Queues `command` for this turn's entry; `owner.commandApplied(token, ...)` or
+   * `owner.commandFailed(token, ...)` follows exactly once. Refuses (returns the error, submits
+   * nothing) when this node is not the leader or too much is already in flight.
+   */
+  submit(command: Command, owner: CommandOwner, token: number): FlotillaError | null {
+    if (this.stopped) return new FlotillaError('UNAVAILABLE', 'the node is shutting down');
+    if (!this.isLeader) return this.notLeaderError();
+    const sizeBytes = commandSizeBytes(command);
+    if (this.batcher.wouldOverload(sizeBytes)) {
+      return new FlotillaError('OVERLOADED', 'too many commands waiting for the log; retry with backoff', {
+        pendingBytes: this.batcher.pendingCommandBytes,
+      });
+    }
+    this.batcher.submit(command, owner, token, sizeBytes);
+    return null;
+  }
+
+  /** Opens a push subscription (leader only; the caller checked leadership and the queue). */
+  subscribe(
+    port: ConsumerPort,
+    subId: number,
+    queue: string,
+    consumerId: string,
+    prefetch: number,
+  ): Subscription {
+    return this.consumers.subscribe(port, subId, queue, consumerId, prefetch);
+  }
+
+  setPrefetch(sub: Subscription, prefetch: number): void {
+    this.consumers.setPrefetch(sub, prefetch);
+  }
+
+  /** Stops deliveries; the port hears `unsubscribed(subId, token)` once none is in flight. */
+  unsubscribe(sub: Subscription, token: number): void {
+    this.consumers.unsubscribe(sub, token);
+  }
+
+  /** Forgets a subscription of a closed session (its leases are released by `releaseConsumers`). */
+  dropSubscription(sub: Subscription): void {
+    this.consumers.drop(sub);
+  }
+
+  /**
+   * A pull: leases up to `max` messages now, or waits up to `waitMs` for some. The port hears
+   * `receiveDone(token, ...)` or `commandFailed(token, ...)`. Returns the handle to cancel it.
+   */
+  receive(
+    port: ConsumerPort,
+    token: number,
+    request: { queue: string; consumerId: string; max: number; waitMs: number; leaseMs: number | null },
+  ): PullRequest {
+    const deadlineMs = this.clock.now() + request.waitMs;
+    const pull = new PullRequest(
+      port,
+      token,
+      request.queue,
+      request.consumerId,
+      request.max,
+      request.leaseMs,
+      deadlineMs,
+      this.consumers,
+    );
+    this.consumers.addPull(pull);
+    // Without a wait the delivery round of this turn answers it (with what is there, or nothing).
+    if (request.waitMs > 0) pull.timer = this.timers.at(deadlineMs, () => this.consumers.pullDeadline(pull));
+    return pull;
+  }
+
+  cancelReceive(pull: PullRequest): void {
+    this.consumers.cancelPull(pull);
+  }
+
+  /**
+   * Releases every lease of these consumers (a session closed): proposed as one `release` with
+   * `failed`, so each counts as a failed delivery toward maxDeliveries. Only the leader can.
+   */
+  releaseConsumers(consumerIds: string[]): void {
+    if (consumerIds.length === 0 || !this.isLeader) return;
+    this.submitInternal({ op: 'release', consumerIds, failed: true }, InternalToken.release);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // ReplicatedStateMachine
+
+  apply(entry: AppliedEntry): void {
+    if (entry.index <= this.appliedIndex) {
+      throw new Error(`entry ${entry.index} applied after ${this.appliedIndex}: the log went backwards`);
+    }
+    this.appliedIndex = entry.index;
+    const result = this.sm.applyEncoded(entry.data);
+    if (result.decodeError !== null) {
+      this.logger.error({ index: entry.index, error: result.decodeError }, 'skipped an undecodable entry');
+    }
+    this.handleEffects(result.effects);
+    const batch = this.batcher.resolve(entry.index, entry.term);
+    if (batch !== null) {
+      if (result.decodeError !== null) {
+        throw new Error(`our own entry ${entry.index} could not be decoded: ${result.decodeError}`);
+      }
+      this.settleAcks(batch.commands, result.replies);
+      ProposalBatcher.deliverReplies(batch, result.replies);
+    }
+    if (this.leadership.kind === 'leading') this.armTick();
+    if (this.marked.size > 0) this.scheduleFlush();
+  }
+
+  snapshot(): SnapshotSource {
+    const snapshot = this.sm.snapshot();
+    return { index: this.appliedIndex, next: () => snapshot.nextChunk() };
+  }
+
+  async restore(chunks: AsyncIterable<Uint8Array>, index: number): Promise<void> {
+    const loader = new SnapshotLoader();
+    for await (const chunk of chunks) loader.push(chunk);
+    this.sm = loader.finish();
+    this.appliedIndex = index;
+    // Whatever we had in flight is now either inside the snapshot or lost: we cannot tell which.
+    this.batcher.failAll(maybeAppliedError('a snapshot replaced the state'), this.notLeaderError());
+    this.logger.info({ index }, 'restored the queue state from a snapshot');
+    if (this.leadership.kind === 'leading') this.armTick();
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Leadership
+
+  private statusChanged(status: NodeStatus): void {
+    if (this.stopped) return;
+    const current = this.leadership;
+    const leaderNow = status.role === 'leader';
+    if (current.kind !== 'follower' && (!leaderNow || status.term !== current.term)) {
+      this.loseLeadership(status);
+    }
+    if (leaderNow && this.leadership.kind === 'follower') this.gainLeadership(status.term);
+  }
+
+  private gainLeadership(term: number): void {
+    this.leadership = { kind: 'starting', term };
+    this.logger.info({ term }, 'leading: releasing leases held through other nodes');
+    this.proposeLeadershipStart();
+  }
+
+  /**
+   * Our first entry of the term: releases every lease not made by this node in this term. Once it
+   * is applied, everything committed before is applied too, and the duties start.
+   */
+  private proposeLeadershipStart(): void {
+    const prefix = this.consumerPrefix();
+    if (prefix === null) return;
+    this.submitInternal({ op: 'releaseAllExcept', ownerPrefix: prefix }, InternalToken.leadershipStart);
+  }
+
+  private startDuties(): void {
+    if (this.leadership.kind !== 'starting') return;
+    this.leadership = { kind: 'leading', term: this.leadership.term };
+    this.logger.info({ term: this.leadership.term }, 'leader duties started');
+    for (const queue of this.consumers.queues()) this.markQueue(queue);
+    this.armTick();
+    this.scheduleFlush();
+  }
+
+  private loseLeadership(status: NodeStatus): void {
+    const term = this.leadership.kind === 'follower' ? 0 : this.leadership.term;
+    this.leadership = { kind: 'follower' };
+    this.logger.info({ term, leaderId: status.leaderId }, 'no longer leading');
+    this.cancelTimers();
+    this.tickInFlight = false;
+    this.marked.clear();
+    const notLeader = this.notLeaderError();
+    this.batcher.failAll(maybeAppliedError('this node lost leadership'), notLeader);
+    this.consumers.clear(notLeader);
+    for (const listener of [...this.lostListeners]) listener(status);
+  }
+
+  private cancelTimers(): void {
+    this.tickTimer?.cancel();
+    this.tickTimer = null;
+    this.retryTimer?.cancel();
+    this.retryTimer = null;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Ticks
+
+  /** Keeps one timer armed for the state machine's next deadline (re-armed only if it moved earlier). */
+  private armTick(): void {
+    if (this.tickInFlight) return;
+    const deadline = this.sm.nextDeadline();
+    if (deadline === null) return;
+    if (this.tickTimer !== null) {
+      if (this.tickTimer.deadlineMs <= deadline) return;
+      this.tickTimer.cancel();
+    }
+    this.tickTimer = this.timers.at(deadline, this.tickDue);
+  }
+
+  private readonly tickDue = (): void => {
+    this.tickTimer = null;
+    if (this.leadership.kind !== 'leading' || this.tickInFlight) return;
+    const deadline = this.sm.nextDeadline();
+    if (deadline === null) return;
+    if (deadline > this.clock.now()) {
+      this.armTick();
+      return;
+    }
+    this.tickInFlight = true;
+    this.submitInternal({ op: 'tick' }, InternalToken.tick);
+  };
+
+  // -------------------------------------------------------------------------------------------
+  // Internal commands
+
+  private submitInternal(command: Command, token: InternalToken): void {
+    this.batcher.submit(command, this.internal, token, commandSizeBytes(command));
+  }
+
+  private internalApplied(token: number, command: Command, reply: Reply): void {
+    if (!reply.ok) {
+      this.logger.error(
+        { op: command.op, code: reply.code, message: reply.message },
+        'internal command refused',
+      );
+    }
+    if (token === InternalToken.leadershipStart) this.startDuties();
+    if (token === InternalToken.tick) {
+      this.tickInFlight = false;
+      if (this.leadership.kind === 'leading') this.armTick();
+    }
+  }
+
+  private internalFailed(token: number, error: FlotillaError): void {
+    if (token === InternalToken.tick) {
+      this.tickInFlight = false;
+      if (this.leadership.kind === 'leading') {
+        // Not at once: the log just refused a proposal, give it a moment.
+        this.tickTimer?.cancel();
+        this.tickTimer = this.timers.after(this.limits.leadershipRetryMs, this.tickDue);
+      }
+    }
+    if (token === InternalToken.leadershipStart && this.leadership.kind === 'starting') {
+      // The log refused it (e.g. a transfer is under way): try again shortly while still leader.
+      this.logger.warn({ code: error.code }, 'leadership start entry not accepted; retrying');
+      this.retryTimer?.cancel();
+      this.retryTimer = this.timers.after(this.limits.leadershipRetryMs, () => {
+        this.retryTimer = null;
+        if (this.leadership.kind === 'starting') this.proposeLeadershipStart();
+      });
+    }
+    if (token === InternalToken.release) {
+      this.logger.warn({ code: error.code }, 'release of a closed session was not applied');
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Effects and settlements
+
+  private handleEffects(effects: readonly Effect[]): void {
+    const leading = this.leadership.kind !== 'follower';
+    for (const effect of effects) {
+      switch (effect.type) {
+        case 'queueReady':
+          if (leading) this.markQueue(effect.queue);
+          break;
+        case 'leasesEnded':
+          if (leading) this.consumers.leasesEnded(effect.consumerId, effect.seqs);
+          break;
+        case 'queueDeleted':
+          if (leading) this.consumers.queueDeleted(effect.queue);
+          break;
+        default:
+          break;
+      }
+    }
+  }
+
+  /** Successful acks and nacks of our own commands free the credit their deliveries held. */
+  private settleAcks(commands: readonly Command[], replies: readonly Reply[]): void {
+    for (let i = 0; i < commands.length; i++) {
+      const command = commands[i]!;
+      if (command.op !== 'ack' && command.op !== 'nack') continue;
+      const reply = replies[i]!;
+      if (!reply.ok || (reply.op !== 'ack' && reply.op !== 'nack')) continue;
+      const items = command.items;
+      for (let j = 0; j < items.length; j++) {
+        if (reply.results[j]?.ok) this.consumers.settled(items[j]!.deliveryId, items[j]!.seq);
+      }
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // The end of a turn
+
+  private markQueue(queue: string): void {
+    if (this.leadership.kind === 'follower') return;
+    this.marked.add(queue);
+    this.scheduleFlush();
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(this.flush);
+  }
+
+  /** Runs the delivery rounds of the turn, then proposes everything gathered as entries. */
+  private readonly flush = (): void => {
+    if (this.leadership.kind === 'leading' && this.marked.size > 0) {
+      const queues = [...this.marked];
+      this.marked.clear();
+      for (const queue of queues) this.consumers.deliveryRound(queue);
+    }
+    this.batcher.flush();
+    this.flushScheduled = false;
+    // Refusals inside the flush may have queued more (e.g. a retry): take it next turn.
+    if (this.batcher.queuedCommands > 0) this.scheduleFlush();
+  };
+
+  /**
+   * Stops the runtime: pending proposals fail (maybe applied), no more commands are taken. Call
+   * after the gateway finished its in-flight confirms (see the gateway's shutdown).
+   */
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.unsubscribeStatus();
+    this.cancelTimers();
+    const error = new FlotillaError('UNAVAILABLE', 'the node is shutting down');
+    this.batcher.failAll(maybeAppliedError('the node is shutting down'), error);
+    this.consumers.clear(error);
+  }
+
+  /** Commands proposed and not yet applied (the gateway's shutdown waits for 0). */
+  get pendingCommands(): number {
+    return this.batcher.inFlightEntries + this.batcher.queuedCommands;
+  }
+}
+
+/** Tokens of runtime-internal commands. */
+const InternalToken = {
+  tick: 1,
+  leadershipStart: 2,
+  release: 3,
+} as const;
+type InternalToken = (typeof InternalToken)[keyof typeof InternalToken];
+
+function maybeAppliedError(why: string): FlotillaError {
+  return new FlotillaError(
+    'TIMEOUT',
+    `${why} before the request was confirmed; it may or may not have been applied`,
+  );
+}
+
+/** The client URL of a node from its advertised `host:port`. */
+export function clientUrl(address: string): string {
+  return `ws://${address}/client`;
+}
