@@ -116,7 +116,10 @@ class Simulation {
     let healedAtMs = 0;
     while (this.checker.ok) {
       if (!this.healed && this.steps >= this.options.steps) {
-        this.guarded(() => this.heal());
+        this.guarded(() => {
+          this.heal();
+          return true;
+        });
         healedAtMs = this.queue.now;
       }
       if (this.healed && (this.livenessMet || this.queue.now - healedAtMs > boundMs)) break;
@@ -144,9 +147,9 @@ class Simulation {
   }
 
   /** Runs `action`; an exception (a broken invariant included) is a violation that ends the run. */
-  private guarded(action: () => boolean | void): boolean {
+  private guarded(action: () => boolean): boolean {
     try {
-      return action() !== false;
+      return action();
     } catch (error) {
       const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
       this.checker.fail(`exception: ${message}`);
