@@ -21,7 +21,7 @@ import { describeLog, entryIsIntact, MemWorld, makeEntries, snapshotBody, snapsh
 import type { RecoveredState } from './types.js';
 
 /** Soak with e.g. `STORAGE_PROPERTY_RUNS=20000 npx vitest run packages/node/src/storage/property.test.ts`. */
-const MEM_RUNS = Number(process.env.STORAGE_PROPERTY_RUNS ?? 300);
+const MEM_RUNS = Number(process.env.STORAGE_PROPERTY_RUNS ?? 200);
 
 type Command =
   | { kind: 'append'; back: number; count: number }
