@@ -41,6 +41,8 @@ interface InFlightReady {
 type AppTask = { kind: 'restore'; meta: SnapshotMeta } | { kind: 'apply'; entries: Entry[] };
 
 const SNAPSHOT_HEADER_BYTES = 12;
+/** One input yields a handful of Readys; thousands in a row mean the core never settles. */
+const READYS_PER_DRIVE_MAX = 10_000;
 
 export class SimNode {
   raft!: RaftNode;
@@ -134,7 +136,13 @@ export class SimNode {
 
   /** Runs Readys until the core has nothing more, then checks commit progress. */
   drive(): void {
-    while (this.alive && this.raft.hasReady()) this.handleReady(this.raft.ready());
+    for (let n = 0; this.alive && this.raft.hasReady(); n++) {
+      if (n === READYS_PER_DRIVE_MAX) {
+        this.env.checker.fail(`${this.id}: still has a Ready after ${n} in a row (livelock)`);
+        return;
+      }
+      this.handleReady(this.raft.ready());
+    }
     if (this.alive) this.checkCommit();
   }
 
