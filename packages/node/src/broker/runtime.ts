@@ -535,6 +535,6 @@ function maybeAppliedError(why: string): FlotillaError {
 }
 
 /** The client URL of a node from its advertised `host:port`. */
-export function clientUrl(address: string): string {
+function clientUrl(address: string): string {
   return `ws://${address}/client`;
 }

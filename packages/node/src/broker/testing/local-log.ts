@@ -70,6 +70,10 @@ export class LocalLog implements ReplicatedLog {
     this.scheduleCommit();
   }
 
+  isLeader(): boolean {
+    return this.role === 'leader';
+  }
+
   get lastIndex(): number {
     return this.entries.length;
   }

@@ -1,0 +1,168 @@
+/**
+ * The client gateway: a `ws` WebSocketServer in noServer mode behind the node's HTTP server,
+ * which routes upgrades on `/client` to `handleUpgrade`. One `Session` per connection; the gateway
+ * owns the set of sessions, enforces the session limit, tells every session when this node stops
+ * leading (goingAway naming the new leader; sessions stay open so clients can follow), and runs
+ * the client side of a graceful shutdown.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import {
+  DEFAULT_LIMITS,
+  type ErrorCode,
+  encodeError,
+  FlotillaError,
+  type ProtocolLimits,
+} from '@flotilla/shared';
+import { type WebSocket, WebSocketServer } from 'ws';
+import type { TokenAuthenticator } from '../auth/tokens.js';
+import type { QueueRuntime } from '../broker/runtime.js';
+import type { NodeStatus } from '../cluster/types.js';
+import type { NodeMetrics } from '../metrics/metrics.js';
+import { type Logger, silentLogger } from '../runtime/logger.js';
+import { type Clock, systemClock, type TimerWheel } from '../runtime/timer-wheel.js';
+import { clientUrl } from './convert.js';
+import { DEFAULT_GATEWAY_SETTINGS, type GatewayCore, type GatewaySettings } from './core.js';
+import { CloseCode, Session } from './session.js';
+
+export interface GatewayOptions {
+  runtime: QueueRuntime;
+  /** The node's timer wheel (hello timeouts; the runtime uses the same one for long polls). */
+  timers: TimerWheel;
+  /** Limits the decoder enforces and the welcome announces (default: the protocol defaults). */
+  limits?: ProtocolLimits;
+  /** Bearer tokens; null or absent: no authentication (development only). */
+  authenticator?: TokenAuthenticator | null;
+  metrics?: NodeMetrics | null;
+  logger?: Logger;
+  clock?: Clock;
+  settings?: Partial<GatewaySettings>;
+}
+
+export class Gateway implements GatewayCore {
+  readonly runtime: QueueRuntime;
+  readonly timers: TimerWheel;
+  readonly clock: Clock;
+  readonly limits: ProtocolLimits;
+  readonly options: GatewaySettings;
+  readonly authenticator: TokenAuthenticator | null;
+  readonly metrics: NodeMetrics | null;
+  readonly logger: Logger;
+  private readonly wss: WebSocketServer;
+  private readonly sessions = new Set<Session>();
+  private sessionSeq = 0;
+  private accepting = true;
+  private readonly stopListening: () => void;
+
+  constructor(options: GatewayOptions) {
+    this.runtime = options.runtime;
+    this.timers = options.timers;
+    this.clock = options.clock ?? systemClock;
+    this.limits = options.limits ?? DEFAULT_LIMITS;
+    this.options = { ...DEFAULT_GATEWAY_SETTINGS, ...options.settings };
+    this.authenticator = options.authenticator ?? null;
+    this.metrics = options.metrics ?? null;
+    this.logger = options.logger ?? silentLogger;
+    this.wss = new WebSocketServer({
+      noServer: true,
+      // Frames above the protocol's cap are refused by ws itself (close 1009) before being buffered.
+      maxPayload: this.limits.maxFrameBytes,
+      perMessageDeflate: false,
+      clientTracking: false,
+    });
+    this.stopListening = this.runtime.onLeadershipLost((status) => this.leadershipLost(status));
+  }
+
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
+  /** Requests received by all sessions and not answered yet. */
+  get pendingRequests(): number {
+    let n = 0;
+    for (const session of this.sessions) n += session.pendingRequests;
+    return n;
+  }
+
+  /** For the HTTP server's `upgrade` event on path `/client`. */
+  handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
+    if (!this.accepting) {
+      socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
+    socket.on('error', () => {}); // errors before the upgrade completes end the socket; nothing to do
+    this.wss.handleUpgrade(request, socket, head, (ws) => this.accept(ws, socket, request));
+  }
+
+  private accept(ws: WebSocket, socket: Duplex, request: IncomingMessage): void {
+    const remote = `${request.socket.remoteAddress ?? '?'}:${request.socket.remotePort ?? '?'}`;
+    if (this.sessions.size >= this.options.maxSessions || !this.accepting) {
+      const error = new FlotillaError(
+        'OVERLOADED',
+        `this node serves at most ${this.options.maxSessions} clients`,
+      );
+      this.countError(error.code);
+      ws.on('error', () => {});
+      ws.send(encodeError(0, error));
+      ws.close(CloseCode.tryAgainLater, 'too many sessions');
+      return;
+    }
+    const session = new Session(this, ws, socket, ++this.sessionSeq, remote);
+    this.sessions.add(session);
+    this.metrics?.sessions.inc();
+    this.logger.debug({ session: session.sessionNo, remote }, 'client connected');
+  }
+
+  countError(code: ErrorCode): void {
+    this.metrics?.rejectedFrames.inc({ code });
+  }
+
+  sessionClosed(session: Session): void {
+    if (this.sessions.delete(session)) this.metrics?.sessions.dec();
+  }
+
+  private leadershipLost(status: NodeStatus): void {
+    const leaderId = status.leaderId === status.nodeId ? null : status.leaderId;
+    const leaderUrl = leaderId === null ? null : clientUrl(status.leaderAddress);
+    for (const session of this.sessions) {
+      if (session.principal !== null) session.goingAway('leadership moved', leaderId, leaderUrl, false);
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Shutdown: stopAccepting → drain (finish in-flight confirms) → [transfer leadership] → closeAll
+
+  /** New connections get 503 and new requests UNAVAILABLE; requests in flight are still answered. */
+  stopAccepting(): void {
+    this.accepting = false;
+    for (const session of this.sessions) session.stopTakingRequests();
+  }
+
+  /**
+   * Resolves once every request received has been answered (publishes confirmed, acks applied), or
+   * after `timeoutMs`; resolves to the number still unanswered. Parked receives are not waited for.
+   */
+  async drain(timeoutMs: number): Promise<number> {
+    const deadlineMs = this.clock.now() + timeoutMs;
+    while (this.unansweredWrites() > 0 && this.clock.now() < deadlineMs) {
+      await new Promise<void>((resolve) => this.timers.after(5, resolve));
+    }
+    return this.unansweredWrites();
+  }
+
+  private unansweredWrites(): number {
+    return this.runtime.pendingCommands;
+  }
+
+  /** Tells every client to go (naming the new leader when known) and closes the connections (1001). */
+  closeAll(reason: string, leaderId: string | null = null, leaderUrl: string | null = null): void {
+    for (const session of [...this.sessions]) session.goingAway(reason, leaderId, leaderUrl, true);
+  }
+
+  /** Closes the WebSocket server and forgets the runtime hook; call after closeAll. */
+  close(): void {
+    this.accepting = false;
+    this.stopListening();
+    this.wss.close();
+  }
+}
