@@ -67,11 +67,13 @@ export function main(argv: string[], out: (line: string) => void): number {
   let steps = 0;
   let faults = 0;
   const coverage = new Map<string, number>();
+  let recoveryMsMax = 0;
   for (const seed of seeds) {
     const result = runSimulation({ seed, steps: options.steps, storage: options.storage });
     steps += result.steps;
     faults += result.faults;
     for (const [event, n] of result.coverage) coverage.set(event, (coverage.get(event) ?? 0) + n);
+    recoveryMsMax = Math.max(recoveryMsMax, result.recoveryMs);
     if (result.violations.length > 0) {
       out(report(result, options));
       return 1;
@@ -79,6 +81,7 @@ export function main(argv: string[], out: (line: string) => void): number {
   }
   if (options.stats) {
     for (const [event, n] of [...coverage].sort()) out(`  ${String(n).padStart(8)}  ${event}`);
+    out(`  slowest recovery after healing: ${recoveryMsMax} ms (virtual)`);
   }
   out(`sim: ${seeds.length} seeds, ${steps} steps, ${faults} faults, 0 violations`);
   return 0;

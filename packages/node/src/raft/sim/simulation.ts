@@ -39,6 +39,8 @@ export interface SimResult {
   /** The last events before the end (or the first violation). */
   trace: string[];
   virtualTimeMs: number;
+  /** Virtual time from healing until a leader's marker was applied on every member. */
+  recoveryMs: number;
   /** How often interesting things happened (elections, installs, membership changes, ...). */
   coverage: Map<string, number>;
 }
@@ -114,6 +116,7 @@ class Simulation {
     this.scheduleFaults();
     const boundMs = this.options.livenessBoundMs ?? DEFAULT_LIVENESS_BOUND_MS;
     let healedAtMs = 0;
+    let recoveryMs = 0;
     while (this.checker.ok) {
       if (!this.healed && this.steps >= this.options.steps) {
         this.guarded(() => {
@@ -122,7 +125,11 @@ class Simulation {
         });
         healedAtMs = this.queue.now;
       }
-      if (this.healed && (this.livenessMet || this.queue.now - healedAtMs > boundMs)) break;
+      if (this.healed && this.livenessMet) {
+        recoveryMs = this.queue.now - healedAtMs;
+        break;
+      }
+      if (this.healed && this.queue.now - healedAtMs > boundMs) break;
       if (!this.runEvent()) break;
     }
     if (this.checker.ok) this.finalChecks(boundMs);
@@ -133,6 +140,7 @@ class Simulation {
       violations: this.checker.violations,
       trace: this.traceRing,
       virtualTimeMs: this.queue.now,
+      recoveryMs,
       coverage: this.coverage,
     };
   }
