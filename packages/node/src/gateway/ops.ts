@@ -99,29 +99,37 @@ function dispatch(s: Session, request: Request): void {
   }
   switch (request.op) {
     case 'publish':
-      return publish(s, request);
+      publish(s, request);
+      return;
     case 'ack':
     case 'nack':
     case 'extend':
-      return settle(s, request);
+      settle(s, request);
+      return;
     case 'subscribe':
-      return subscribe(s, request);
+      subscribe(s, request);
+      return;
     case 'credit':
-      return credit(s, request);
+      credit(s, request);
+      return;
     case 'unsubscribe':
-      return unsubscribe(s, request);
+      unsubscribe(s, request);
+      return;
     case 'receive':
-      return receive(s, request);
+      receive(s, request);
+      return;
     case 'listQueues':
     case 'queueStats':
     case 'peek':
-      return read(s, request);
+      read(s, request);
+      return;
     case 'createQueue':
     case 'updateQueue':
     case 'deleteQueue':
     case 'purgeQueue':
     case 'redrive':
-      return admin(s, request);
+      admin(s, request);
+      return;
     case 'hello':
       throw new Error('hello is handled before dispatch');
   }
@@ -354,7 +362,8 @@ export function answerCommand(s: Session, pending: PendingRequest, command: Comm
   }
   switch (reply.op) {
     case 'publish':
-      return answerPublish(s, pending, reply.results);
+      answerPublish(s, pending, reply.results);
+      return;
     case 'ack':
     case 'nack':
     case 'extend': {
