@@ -77,6 +77,13 @@ export class Gateway implements GatewayCore {
     return this.sessions.size;
   }
 
+  /** Sessions whose client is not reading (reads and deliveries paused until their buffer drains). */
+  get congestedSessions(): number {
+    let n = 0;
+    for (const session of this.sessions) if (session.congested) n++;
+    return n;
+  }
+
   /** Requests received by all sessions and not answered yet. */
   get pendingRequests(): number {
     let n = 0;

@@ -80,12 +80,7 @@ export function handleHello(s: Session, request: RequestOf<'hello'>): void {
 
 /** Handles an accepted session's request; a fault inside is answered INTERNAL, never thrown. */
 export function handleRequest(s: Session, request: Request): void {
-  try {
-    dispatch(s, request);
-  } catch (error) {
-    s.core.logger.error({ err: error, op: request.op, session: s.sessionNo }, 'request handler fault');
-    s.fail(request.id, new FlotillaError('INTERNAL', `${request.op} failed on the server`));
-  }
+  s.guarded(request.id, request.op, () => dispatch(s, request));
 }
 
 function dispatch(s: Session, request: Request): void {
@@ -470,12 +465,7 @@ function finishRead(
     s.fail(request.id, runtime.notLeaderError());
     return;
   }
-  try {
-    answerRead(s, request);
-  } catch (error) {
-    s.core.logger.error({ err: error, op: request.op }, 'read fault');
-    s.fail(request.id, new FlotillaError('INTERNAL', `${request.op} failed on the server`));
-  }
+  s.guarded(request.id, request.op, () => answerRead(s, request));
 }
 
 function answerRead(s: Session, request: RequestOf<'listQueues' | 'queueStats' | 'peek'>): void {

@@ -115,7 +115,7 @@ export class Session extends Actor<Uint8Array> implements ConsumerPort {
     }
     const request = decoded.value;
     if (this.principal === null) {
-      if (request.op === 'hello') handleHello(this, request);
+      if (request.op === 'hello') this.guarded(request.id, 'hello', () => handleHello(this, request));
       else this.fail(request.id, new FlotillaError('PROTOCOL_ERROR', `${request.op} before hello`));
       return;
     }
@@ -197,7 +197,21 @@ export class Session extends Actor<Uint8Array> implements ConsumerPort {
 
   commandApplied(token: number, command: Command, reply: Reply): void {
     const request = this.take(token);
-    if (request !== null) answerCommand(this, request, command, reply);
+    if (request !== null)
+      this.guarded(request.id, request.op, () => answerCommand(this, request, command, reply));
+  }
+
+  /**
+   * Runs a handler for request `id`; a fault inside (a bug, never client input) is logged and
+   * answered INTERNAL instead of unwinding into the socket or the log's apply loop.
+   */
+  guarded(id: number, op: string, run: () => void): void {
+    try {
+      run();
+    } catch (error) {
+      this.core.logger.error({ err: error, op, session: this.sessionNo }, 'request handler fault');
+      this.fail(id, new FlotillaError('INTERNAL', `${op} failed on the server`));
+    }
   }
 
   commandFailed(token: number, error: FlotillaError): void {

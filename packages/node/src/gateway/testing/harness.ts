@@ -103,11 +103,13 @@ export class TestClient {
 
   static async open(url: string): Promise<TestClient> {
     const ws = new WebSocket(url, { perMessageDeflate: false });
+    // Listeners first: a frame may arrive in the same read as the upgrade response.
+    const client = new TestClient(ws);
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());
       ws.once('error', reject);
     });
-    return new TestClient(ws);
+    return client;
   }
 
   /** Opens a connection and says hello; fails the test unless welcomed. */

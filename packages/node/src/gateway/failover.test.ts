@@ -1,0 +1,115 @@
+/**
+ * Proves the leader-following side of the gateway: a follower answers leader-only ops with
+ * NOT_LEADER naming the leader (and does nothing), serves cluster; when the leader loses its
+ * role, sessions stay open, get goingAway naming the new leader, subscriptions end with
+ * NOT_LEADER, parked receives fail NOT_LEADER and writes in flight fail TIMEOUT (maybe applied);
+ * a graceful shutdown answers what is in flight before telling clients to go.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { LocalLog } from '../broker/testing/local-log.js';
+import { bytes, startBroker, type TestBroker, TestClient, waitFor } from './testing/harness.js';
+
+const brokers: TestBroker[] = [];
+afterEach(async () => {
+  for (const broker of brokers.splice(0)) await broker.close();
+});
+
+async function broker(log = new LocalLog()) {
+  const b = await startBroker({ log });
+  brokers.push(b);
+  return b;
+}
+
+describe('on a follower', () => {
+  it('answers leader-only ops with NOT_LEADER naming the leader, and changes nothing', async () => {
+    const log = new LocalLog({ nodeId: 'n1', leaderTerm: null });
+    log.becomeFollower('n2', '10.0.0.2:7400', 3);
+    const { url, runtime } = await broker(log);
+    const client = await TestClient.connect(url);
+    const ops = [
+      client.error('createQueue', { name: 'q', options: {} }),
+      client.error('publish', { queue: 'q', messages: [{ body: bytes('x') }] }),
+      client.error('subscribe', { queue: 'q', prefetch: 1 }),
+      client.error('receive', { queue: 'q', max: 1, waitMs: 0 }),
+      client.error('listQueues', {}),
+      client.error('ack', { items: [{ queue: 'q', seq: 1, deliveryId: 1 }] }),
+    ];
+    for (const reply of await Promise.all(ops)) {
+      expect(reply.error.code).toBe('NOT_LEADER');
+      expect(reply.error.details).toEqual({ leaderId: 'n2', leaderUrl: 'ws://10.0.0.2:7400/client' });
+    }
+    expect(log.proposed).toEqual([]);
+    expect(runtime.state.queueNames()).toEqual([]);
+    expect((await client.ok('cluster', {})).leaderId).toBe('n2');
+  });
+});
+
+describe('leadership loss', () => {
+  it('tells sessions where the leader went, ends subscriptions and fails what was pending', async () => {
+    const log = new LocalLog();
+    const { url } = await broker(log);
+    const client = await TestClient.connect(url);
+    await client.ok('createQueue', { name: 'q', options: {} });
+    const subId = await client.ok('subscribe', { queue: 'q', prefetch: 5 });
+    const parked = client.send('receive', { queue: 'q', max: 1, waitMs: 10_000 });
+    log.holdCommits();
+    const publish = client.send('publish', {
+      queue: 'q',
+      messages: [{ body: bytes('x'), idempotencyKey: 'k' }],
+    });
+    await waitFor(() => log.uncommitted === 1, 'publish proposed');
+    log.becomeFollower('n2', '10.0.0.2:7400', 2);
+    const goingAway = await client.waitForPush((p) => p.kind === 'goingAway', 'goingAway');
+    expect(goingAway).toMatchObject({ leaderId: 'n2', leaderUrl: 'ws://10.0.0.2:7400/client' });
+    const ended = await client.waitForPush((p) => p.kind === 'subscriptionEnded', 'subscriptionEnded');
+    expect(ended).toMatchObject({ subId, code: 'NOT_LEADER' });
+    const failedPublish = await client.reply(publish);
+    expect(failedPublish.kind === 'error' && failedPublish.error.code).toBe('TIMEOUT');
+    const failedReceive = await client.reply(parked);
+    expect(failedReceive.kind === 'error' && failedReceive.error.code).toBe('NOT_LEADER');
+    // The connection stays open: the client may still ask where things stand.
+    expect((await client.ok('cluster', {})).leaderId).toBe('n2');
+    expect((await client.error('publish', { queue: 'q', messages: [{ body: bytes('y') }] })).error.code).toBe(
+      'NOT_LEADER',
+    );
+  });
+
+  it('serves again after regaining leadership, with foreign leases released', async () => {
+    const log = new LocalLog();
+    const { url, runtime } = await broker(log);
+    const client = await TestClient.connect(url);
+    await client.ok('createQueue', { name: 'q', options: {} });
+    await client.ok('publish', { queue: 'q', messages: [{ body: bytes('x') }] });
+    const [leased] = await client.ok('receive', { queue: 'q', max: 1, waitMs: 0 });
+    log.becomeFollower(null);
+    log.becomeLeader();
+    await waitFor(() => runtime.dutiesActive, 'duties of the new term');
+    const [again] = await client.ok('receive', { queue: 'q', max: 1, waitMs: 1_000 });
+    expect(again).toMatchObject({ seq: leased!.seq, deliveryCount: 2 });
+  });
+});
+
+describe('graceful shutdown', () => {
+  it('answers requests in flight, refuses new ones, then sends goingAway and closes with 1001', async () => {
+    const log = new LocalLog();
+    const { url, gateway } = await broker(log);
+    const client = await TestClient.connect(url);
+    await client.ok('createQueue', { name: 'q', options: {} });
+    log.holdCommits();
+    const inFlight = client.send('publish', { queue: 'q', messages: [{ body: bytes('last') }] });
+    await waitFor(() => log.uncommitted === 1, 'publish proposed');
+    gateway.stopAccepting();
+    expect(
+      (await client.error('publish', { queue: 'q', messages: [{ body: bytes('late') }] })).error.code,
+    ).toBe('UNAVAILABLE');
+    const drained = gateway.drain(2_000);
+    log.releaseCommits();
+    expect(await drained).toBe(0);
+    const confirmed = await client.reply(inFlight);
+    expect(confirmed.kind).toBe('result');
+    gateway.closeAll('shutdown', 'n2', 'ws://n2:7400/client');
+    const closed = await client.closed;
+    expect(closed.code).toBe(1001);
+    expect(client.pushes.at(-1)).toMatchObject({ kind: 'goingAway', reason: 'shutdown', leaderId: 'n2' });
+  });
+});
