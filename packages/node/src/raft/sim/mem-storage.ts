@@ -11,6 +11,7 @@
  * The real WAL sits on a pluggable disk; swapping it in means replacing `createSimStorage` below.
  */
 import type {
+  CreateSnapshotOptions,
   Done,
   RaftStorage,
   RecoveredState,
@@ -24,12 +25,6 @@ import type { Prng } from './prng.js';
 export interface StoredSnapshot {
   meta: SnapshotMeta;
   data: Uint8Array;
-}
-
-/** Options of `createSnapshot` (mirrors the storage contract's CreateSnapshotOptions). */
-export interface SnapshotOptions {
-  /** On commit, discard every stored entry, not only those the snapshot covers. */
-  resetLog?: boolean;
 }
 
 type Operation =
@@ -109,7 +104,7 @@ export class MemStorage implements SimStorage {
     this.enqueue({ kind: 'write', batch, done });
   }
 
-  createSnapshot(meta: SnapshotMeta, options?: SnapshotOptions): SnapshotWriter {
+  createSnapshot(meta: SnapshotMeta, options?: CreateSnapshotOptions): SnapshotWriter {
     const chunks: Uint8Array[] = [];
     let finished = false;
     return {
