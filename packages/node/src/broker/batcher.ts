@@ -70,7 +70,7 @@ export class ProposalBatcher {
   private readonly writer = new MsgWriter(64 * 1024);
 
   constructor(
-    private readonly log: ReplicatedLog,
+    private readonly log: Pick<ReplicatedLog, 'propose'>,
     private readonly clock: Clock,
     private readonly limits: RuntimeLimits,
     private readonly hooks: BatcherHooks,

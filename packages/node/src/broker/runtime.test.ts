@@ -28,7 +28,7 @@ afterEach(() => {
 
 function setup(limits: Partial<RuntimeLimits> = {}, log = new LocalLog()) {
   const timers = new TimerWheel();
-  const runtime = new QueueRuntime({ log, timers, limits });
+  const runtime = new QueueRuntime({ nodeId: log.nodeId, log, timers, limits });
   log.attach(runtime);
   open.push({ runtime, timers });
   return { log, runtime, port: new FakePort() };
@@ -330,6 +330,24 @@ describe('pulls', () => {
       .filter((c) => c.op === 'deliver');
     expect(delivers.length).toBe(1);
     expect(port.pulls.has(100)).toBe(true);
+  });
+});
+
+describe('wiring', () => {
+  it('takes its log after construction, serving nothing until then', async () => {
+    const timers = new TimerWheel();
+    const runtime = new QueueRuntime({ nodeId: 'n1', timers });
+    open.push({ runtime, timers });
+    const port = new FakePort();
+    expect(runtime.status()).toMatchObject({ nodeId: 'n1', role: 'follower', leaderId: null });
+    expect(runtime.submit({ op: 'tick' }, port, 1)?.code).toBe('NOT_LEADER');
+    const log = new LocalLog({ nodeId: 'n1' });
+    log.attach(runtime);
+    runtime.attachLog(log);
+    await ready(runtime);
+    await run(runtime, port, 2, { op: 'createQueue', queue: 'q', options: opts() });
+    expect(runtime.state.queueNames()).toEqual(['q']);
+    expect(() => runtime.attachLog(log)).toThrow(/already/);
   });
 });
 

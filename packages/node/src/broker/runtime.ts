@@ -34,7 +34,13 @@ import {
 } from './types.js';
 
 export interface QueueRuntimeOptions {
-  log: ReplicatedLog;
+  /** This node's id (consumer ids start with it). */
+  nodeId: string;
+  /**
+   * The replicated log. May be attached later with `attachLog` when the log needs the runtime (its
+   * state machine) to be built first; until then the node serves no leader-only request.
+   */
+  log?: ReplicatedLog;
   /** One timer structure per node, shared with the gateway. */
   timers: TimerWheel;
   clock?: Clock;
@@ -53,7 +59,7 @@ type Leadership =
 export class QueueRuntime implements ReplicatedStateMachine {
   private sm = new QueueStateMachine();
   private appliedIndex = 0;
-  private readonly log: ReplicatedLog;
+  private log: ReplicatedLog | null = null;
   private readonly timers: TimerWheel;
   private readonly clock: Clock;
   private readonly logger: Logger;
@@ -69,7 +75,7 @@ export class QueueRuntime implements ReplicatedStateMachine {
   private tickInFlight = false;
   private retryTimer: TimerHandle | null = null;
   private readonly lostListeners: ((status: NodeStatus) => void)[] = [];
-  private readonly unsubscribeStatus: () => void;
+  private unsubscribeStatus: () => void = () => {};
   private readBarrierShared: Promise<void> | null = null;
   private stopped = false;
 
@@ -79,14 +85,17 @@ export class QueueRuntime implements ReplicatedStateMachine {
     commandFailed: (token, error) => this.internalFailed(token, error),
   };
 
+  readonly nodeId: string;
+
   constructor(options: QueueRuntimeOptions) {
-    this.log = options.log;
+    this.nodeId = options.nodeId;
     this.timers = options.timers;
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger ?? silentLogger;
     this.metrics = options.metrics ?? null;
     this.limits = { ...DEFAULT_RUNTIME_LIMITS, ...options.limits };
-    this.batcher = new ProposalBatcher(this.log, this.clock, this.limits, {
+    const proposer = { propose: (data: Uint8Array) => this.log?.propose(data) ?? null };
+    this.batcher = new ProposalBatcher(proposer, this.clock, this.limits, {
       scheduleFlush: () => this.scheduleFlush(),
       notLeaderError: () => this.notLeaderError(),
       proposed: (commands) => this.metrics?.proposalsBatched.observe(commands),
@@ -103,8 +112,17 @@ export class QueueRuntime implements ReplicatedStateMachine {
       },
       this.limits.maxDeliverBatch,
     );
-    this.unsubscribeStatus = this.log.onStatusChange((status) => this.statusChanged(status));
-    this.statusChanged(this.log.status());
+    if (options.log !== undefined) this.attachLog(options.log);
+  }
+
+  /** Connects the replicated log (once): from now on leadership changes drive the runtime. */
+  attachLog(log: ReplicatedLog): void {
+    if (this.log !== null) throw new Error('the runtime already has a log');
+    if (log.nodeId !== this.nodeId)
+      throw new Error(`log of node ${log.nodeId} given to runtime of ${this.nodeId}`);
+    this.log = log;
+    this.unsubscribeStatus = log.onStatusChange((status) => this.statusChanged(status));
+    this.statusChanged(log.status());
   }
 
   // -------------------------------------------------------------------------------------------
@@ -113,10 +131,6 @@ export class QueueRuntime implements ReplicatedStateMachine {
   /** The local state (read-only use: reads, stats, peek). Replaced on restore. */
   get state(): QueueStateMachine {
     return this.sm;
-  }
-
-  get nodeId(): string {
-    return this.log.nodeId;
   }
 
   /** Index of the last entry applied to the local state. */
@@ -134,13 +148,14 @@ export class QueueRuntime implements ReplicatedStateMachine {
     return this.leadership.kind === 'leading';
   }
 
+  /** The log's view of the cluster; before a log is attached, a follower that knows no leader. */
   status(): NodeStatus {
-    return this.log.status();
+    return this.log?.status() ?? detachedStatus(this.nodeId, this.appliedIndex);
   }
 
   /** The error a follower answers leader-only requests with, naming the leader when known. */
   notLeaderError(): FlotillaError {
-    const status = this.log.status();
+    const status = this.status();
     const leaderUrl = status.leaderAddress === null ? null : clientUrl(status.leaderAddress);
     return new FlotillaError('NOT_LEADER', `node ${status.nodeId} is not the leader`, {
       leaderId: status.leaderId === status.nodeId ? null : status.leaderId,
@@ -154,6 +169,7 @@ export class QueueRuntime implements ReplicatedStateMachine {
    */
   readBarrier(): Promise<void> {
     if (this.readBarrierShared === null) {
+      if (this.log === null) return Promise.reject(this.notLeaderError());
       const barrier = this.log.readBarrier();
       this.readBarrierShared = barrier;
       const clear = () => {
@@ -176,7 +192,7 @@ export class QueueRuntime implements ReplicatedStateMachine {
 
   /** The prefix of consumer ids made by this node in the current term: `<nodeId>:<term>:`. */
   consumerPrefix(): string | null {
-    return this.leadership.kind === 'follower' ? null : `${this.log.nodeId}:${this.leadership.term}:`;
+    return this.leadership.kind === 'follower' ? null : `${this.nodeId}:${this.leadership.term}:`;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -517,6 +533,21 @@ export class QueueRuntime implements ReplicatedStateMachine {
   get pendingCommands(): number {
     return this.batcher.inFlightEntries + this.batcher.queuedCommands;
   }
+}
+
+function detachedStatus(nodeId: string, appliedIndex: number): NodeStatus {
+  return {
+    nodeId,
+    role: 'follower',
+    term: 0,
+    leaderId: null,
+    leaderAddress: null,
+    commitIndex: appliedIndex,
+    appliedIndex,
+    lastIndex: appliedIndex,
+    snapshotIndex: 0,
+    members: [],
+  };
 }
 
 /** Tokens of runtime-internal commands. */

@@ -49,7 +49,7 @@ export interface TestBroker {
 export async function startBroker(options: BrokerOptions = {}): Promise<TestBroker> {
   const log = options.log ?? new LocalLog();
   const timers = new TimerWheel();
-  const runtime = new QueueRuntime({ log, timers, limits: options.runtimeLimits });
+  const runtime = new QueueRuntime({ nodeId: log.nodeId, log, timers, limits: options.runtimeLimits });
   log.attach(runtime);
   const gateway = new Gateway({
     runtime,
