@@ -4,10 +4,13 @@
  * deliveries (credit 0 pauses, acks and nacks free slots), receive long-polls (woken by a publish,
  * empty at its deadline), ack/nack/extend report per-item outcomes, leases end after the
  * visibility timeout, poison messages reach the DLQ, groups keep one message in flight, and a
- * closed session's leases come back at once, counted as failed deliveries.
+ * closed session's leases come back at once, counted as failed deliveries. Node metrics count
+ * what happened.
  */
 import type { DeliveredMessage, DeliverPush } from '@flotilla/shared';
 import { afterEach, describe, expect, it } from 'vitest';
+import { LocalLog } from '../broker/testing/local-log.js';
+import { NodeMetrics } from '../metrics/metrics.js';
 import { bytes, startBroker, type TestBroker, TestClient, text, waitFor } from './testing/harness.js';
 
 const brokers: TestBroker[] = [];
@@ -249,5 +252,32 @@ describe('session close', () => {
     await waitFor(() => client.delivered(subId).length === 50, 'all deliveries');
     const frames = client.pushes.filter((p): p is DeliverPush => p.kind === 'deliver');
     expect(frames.length).toBeLessThan(50);
+  });
+});
+
+describe('metrics', () => {
+  it('counts published, delivered and acked messages per queue, sessions and errors by code', async () => {
+    const log = new LocalLog();
+    const metrics = new NodeMetrics('n1', { status: () => log.status(), queues: () => [] }, false);
+    const broker = await startBroker({ log, metrics });
+    brokers.push(broker);
+    const client = await TestClient.connect(broker.url);
+    await client.ok('createQueue', { name: 'q', options: {} });
+    await publishTexts(client, 'q', 'a', 'b', 'c');
+    const got = await client.ok('receive', { queue: 'q', max: 2, waitMs: 0 });
+    await client.ok('ack', { items: got.map(ref) });
+    await client.error('queueStats', { name: 'missing' });
+    const value = async (name: string, labels: Record<string, string>) => {
+      const metric = (await metrics.registry.getMetricsAsJSON()).find((m) => m.name === name);
+      const sample = metric?.values.find((v) =>
+        Object.entries(labels).every(([k, l]) => (v.labels as Record<string, unknown>)[k] === l),
+      );
+      return sample?.value;
+    };
+    expect(await value('flotilla_messages_published_total', { queue: 'q' })).toBe(3);
+    expect(await value('flotilla_messages_delivered_total', { queue: 'q' })).toBe(2);
+    expect(await value('flotilla_messages_acked_total', { queue: 'q' })).toBe(2);
+    expect(await value('flotilla_client_sessions', {})).toBe(1);
+    expect(await value('flotilla_client_errors_total', { code: 'QUEUE_NOT_FOUND' })).toBe(1);
   });
 });

@@ -23,6 +23,7 @@ import { QueueRuntime } from '../../broker/runtime.js';
 import { waitFor } from '../../broker/testing/fake-port.js';
 import { LocalLog } from '../../broker/testing/local-log.js';
 import type { RuntimeLimits } from '../../broker/types.js';
+import type { NodeMetrics } from '../../metrics/metrics.js';
 import { TimerWheel } from '../../runtime/timer-wheel.js';
 import type { GatewaySettings } from '../core.js';
 import { Gateway } from '../gateway.js';
@@ -35,6 +36,7 @@ export interface BrokerOptions {
   settings?: Partial<GatewaySettings>;
   limits?: ProtocolLimits;
   runtimeLimits?: Partial<RuntimeLimits>;
+  metrics?: NodeMetrics;
 }
 
 export interface TestBroker {
@@ -49,7 +51,14 @@ export interface TestBroker {
 export async function startBroker(options: BrokerOptions = {}): Promise<TestBroker> {
   const log = options.log ?? new LocalLog();
   const timers = new TimerWheel();
-  const runtime = new QueueRuntime({ nodeId: log.nodeId, log, timers, limits: options.runtimeLimits });
+  const metrics = options.metrics ?? null;
+  const runtime = new QueueRuntime({
+    nodeId: log.nodeId,
+    log,
+    timers,
+    limits: options.runtimeLimits,
+    metrics,
+  });
   log.attach(runtime);
   const gateway = new Gateway({
     runtime,
@@ -57,6 +66,7 @@ export async function startBroker(options: BrokerOptions = {}): Promise<TestBrok
     authenticator: options.authenticator ?? null,
     settings: options.settings,
     limits: options.limits,
+    metrics,
   });
   const server = createServer((_req, res) => res.writeHead(404).end());
   server.on('upgrade', (req, socket, head) => {
