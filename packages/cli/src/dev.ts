@@ -2,10 +2,14 @@
  * `flotilla dev`: a local cluster in one command. Starts N `flotilla server` processes on
  * consecutive ports with data under `./.flotilla/`, writes their logs to `./.flotilla/<id>.log`,
  * prints the URLs, and on Ctrl-C (or SIGTERM) stops them gracefully.
+ *
+ * The nodes run in their own process group, so a Ctrl-C in the terminal reaches only this
+ * supervisor, which sends each node exactly one SIGTERM (a node takes a second signal as "exit
+ * now"). A second Ctrl-C kills the nodes at once.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -17,9 +21,16 @@ export interface DevOptions {
   /** Extra arguments passed to every server. */
   serverArgs: string[];
   out: (line: string) => void;
+  /** Calls `handler` on each stop signal until the returned function is called (default: process signals). */
+  onStopSignal?: (handler: () => void) => () => void;
+  /** Script run as each node with `server ...` arguments (default: this CLI's main.js; tests use a stand-in). */
+  serverMain?: string;
 }
 
 const CLI_MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
+
+/** A node that has not stopped this long after SIGTERM is killed; nothing acknowledged is lost either way. */
+const STOP_GRACE_MS = 10_000;
 
 /** The cluster secret is generated once per data directory and reused, so restarts rejoin. */
 function clusterSecret(dataDir: string): string {
@@ -30,42 +41,53 @@ function clusterSecret(dataDir: string): string {
   return secret;
 }
 
-export async function runDevCluster(options: DevOptions): Promise<number> {
-  const dataDir = resolve(options.dataDir);
-  mkdirSync(dataDir, { recursive: true });
-  const secret = clusterSecret(dataDir);
-  const ids = Array.from({ length: options.nodes }, (_, i) => `n${i + 1}`);
-  const port = (i: number) => options.basePort + i;
-  const peers = ids.map((id, i) => `${id}=${options.host}:${port(i)}`).join(',');
-  const children = new Map<string, ChildProcess>();
+function processSignals(handler: () => void): () => void {
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+  for (const signal of signals) process.on(signal, handler);
+  return () => {
+    for (const signal of signals) process.off(signal, handler);
+  };
+}
 
-  for (const [i, id] of ids.entries()) {
-    const log = openSync(join(dataDir, `${id}.log`), 'a');
-    const args = [
-      CLI_MAIN,
-      'server',
-      '--node-id',
-      id,
-      '--data-dir',
-      join(dataDir, id),
-      '--listen',
-      `${options.host}:${port(i)}`,
-      '--peers',
-      peers,
-      '--cluster-secret',
-      secret,
-      ...options.serverArgs,
-    ];
-    const child = spawn(process.execPath, args, { stdio: ['ignore', log, log] });
-    children.set(id, child);
-    child.on('exit', (code, signal) => {
-      children.delete(id);
-      if (!stopping)
-        options.out(`node ${id} exited (${signal ?? `code ${code}`}); see ${join(dataDir, `${id}.log`)}`);
-      if (children.size === 0) finished?.();
-    });
+/** Checks the options; returns a problem to report, or null. */
+export function checkDevOptions(options: Pick<DevOptions, 'nodes' | 'basePort'>): string | null {
+  if (!Number.isInteger(options.nodes) || options.nodes < 1 || options.nodes > 9) {
+    return `--nodes: expected 1 to 9, got ${options.nodes}`;
   }
+  const lastPort = options.basePort + options.nodes - 1;
+  if (!Number.isInteger(options.basePort) || options.basePort < 1 || lastPort > 65535) {
+    return `--base-port: ports ${options.basePort}..${lastPort} are not all valid`;
+  }
+  return null;
+}
 
+function serverArgs(
+  options: DevOptions,
+  id: string,
+  port: number,
+  peers: string,
+  secret: string,
+  dataDir: string,
+) {
+  return [
+    options.serverMain ?? CLI_MAIN,
+    'server',
+    '--node-id',
+    id,
+    '--data-dir',
+    join(dataDir, id),
+    '--listen',
+    `${options.host}:${port}`,
+    '--peers',
+    peers,
+    '--cluster-secret',
+    secret,
+    ...options.serverArgs,
+  ];
+}
+
+function printUrls(options: DevOptions, ids: string[], dataDir: string): void {
+  const port = (i: number) => options.basePort + i;
   options.out(`Flotilla dev cluster: ${ids.length} nodes, data in ${dataDir}`);
   for (const [i, id] of ids.entries()) {
     options.out(
@@ -77,24 +99,61 @@ export async function runDevCluster(options: DevOptions): Promise<number> {
     `Clients:   connect({ servers: [${ids.map((_, i) => `'ws://${options.host}:${port(i)}'`).join(', ')}] })`,
   );
   options.out('Press Ctrl-C to stop.');
+}
 
-  let stopping = false;
-  let finished: (() => void) | undefined;
+/** Runs the cluster until a stop signal (exit code 0) or until every node has exited by itself (1). */
+export async function runDevCluster(options: DevOptions): Promise<number> {
+  const problem = checkDevOptions(options);
+  if (problem !== null) throw new Error(problem);
+  const dataDir = resolve(options.dataDir);
+  mkdirSync(dataDir, { recursive: true });
+  const secret = clusterSecret(dataDir);
+  const ids = Array.from({ length: options.nodes }, (_, i) => `n${i + 1}`);
+  const peers = ids.map((id, i) => `${id}=${options.host}:${options.basePort + i}`).join(',');
+  const children = new Map<string, ChildProcess>();
+  const state = { stopping: false, killed: false };
+  let finished!: () => void;
   const done = new Promise<void>((r) => {
     finished = r;
   });
+  // Safety net: nodes never outlive this process, whatever ends it.
+  const killAll = () => {
+    for (const child of children.values()) child.kill('SIGKILL');
+  };
+  process.once('exit', killAll);
+
+  for (const [i, id] of ids.entries()) {
+    const log = openSync(join(dataDir, `${id}.log`), 'a');
+    const args = serverArgs(options, id, options.basePort + i, peers, secret, dataDir);
+    const child = spawn(process.execPath, args, { stdio: ['ignore', log, log], detached: true });
+    closeSync(log);
+    children.set(id, child);
+    const gone = (why: string) => {
+      if (children.get(id) !== child) return;
+      children.delete(id);
+      if (!state.stopping) options.out(`node ${id} ${why}; see ${join(dataDir, `${id}.log`)}`);
+      if (children.size === 0) finished();
+    };
+    child.on('exit', (code, signal) => gone(`exited (${signal ?? `code ${code}`})`));
+    child.on('error', (error) => gone(`could not run: ${error.message}`));
+  }
+  printUrls(options, ids, dataDir);
+
   const stop = () => {
-    if (stopping) return;
-    stopping = true;
+    if (state.stopping) {
+      if (!state.killed) options.out('killing the nodes');
+      state.killed = true;
+      killAll();
+      return;
+    }
+    state.stopping = true;
     options.out('stopping...');
     for (const child of children.values()) child.kill('SIGTERM');
-    // A node that does not stop in time is killed; nothing acknowledged is lost either way.
-    setTimeout(() => {
-      for (const child of children.values()) child.kill('SIGKILL');
-    }, 10_000).unref();
+    setTimeout(killAll, STOP_GRACE_MS).unref();
   };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  const removeSignals = (options.onStopSignal ?? processSignals)(stop);
   await done;
-  return stopping ? 0 : 1;
+  removeSignals();
+  process.off('exit', killAll);
+  return state.stopping ? 0 : 1;
 }
