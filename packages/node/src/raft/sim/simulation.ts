@@ -26,7 +26,10 @@ export interface SimOptions {
   livenessBoundMs?: number;
   /** Lines of trace kept for a failure report. */
   traceLines?: number;
-  /** Storage under each node: the in-memory model (default) or the real WAL on an in-memory disk. */
+  /**
+   * Storage under each node: the production WAL (`FileStorage`) on the storage layer's in-memory disk
+   * (default), or the small in-memory model (faster; for hunting with many seeds).
+   */
   storage?: 'mem' | 'wal';
 }
 
@@ -207,7 +210,7 @@ class Simulation {
   /** A new node's durable medium, and how a process opens storage on it. */
   private openStorageFor(syncDelayMs: [number, number]): () => SimStorage {
     const schedule = (delayMs: number, run: () => void) => this.queue.schedule(delayMs, run);
-    if (this.options.storage === 'wal') {
+    if ((this.options.storage ?? 'wal') === 'wal') {
       const disk = createWalDisk(schedule, this.rng, syncDelayMs[1]);
       return () => openWalStorage(disk);
     }
