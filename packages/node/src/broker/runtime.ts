@@ -78,6 +78,8 @@ export class QueueRuntime implements ReplicatedStateMachine {
   private unsubscribeStatus: () => void = () => {};
   private readBarrierShared: Promise<void> | null = null;
   private stopped = false;
+  /** Set at the start of a shutdown: no new deliveries, so the log can drain. */
+  private deliveriesStopped = false;
 
   /** Runtime-internal commands (tick, releaseAllExcept, release): their answers come back here. */
   private readonly internal: CommandOwner = {
@@ -504,7 +506,7 @@ export class QueueRuntime implements ReplicatedStateMachine {
 
   /** Runs the delivery rounds of the turn, then proposes everything gathered as entries. */
   private readonly flush = (): void => {
-    if (this.leadership.kind === 'leading' && this.marked.size > 0) {
+    if (this.leadership.kind === 'leading' && this.marked.size > 0 && !this.deliveriesStopped) {
       const queues = [...this.marked];
       this.marked.clear();
       for (const queue of queues) this.consumers.deliveryRound(queue);
@@ -514,6 +516,15 @@ export class QueueRuntime implements ReplicatedStateMachine {
     // Refusals inside the flush may have queued more (e.g. a retry): take it next turn.
     if (this.batcher.queuedCommands > 0) this.scheduleFlush();
   };
+
+  /**
+   * First step of a shutdown: no new deliveries are proposed (leases already made stay), so the
+   * commands in flight can drain to zero while clients are still connected.
+   */
+  stopDeliveries(): void {
+    this.deliveriesStopped = true;
+    this.marked.clear();
+  }
 
   /**
    * Stops the runtime: pending proposals fail (maybe applied), no more commands are taken. Call

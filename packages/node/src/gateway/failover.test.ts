@@ -3,9 +3,10 @@
  * NOT_LEADER naming the leader (and does nothing), serves cluster; when the leader loses its
  * role, sessions stay open, get goingAway naming the new leader, subscriptions end with
  * NOT_LEADER, parked receives fail NOT_LEADER and writes in flight fail TIMEOUT (maybe applied);
- * a graceful shutdown answers what is in flight before telling clients to go.
+ * a graceful shutdown answers what is in flight, starts no new deliveries, then tells clients to go.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { nextTurn } from '../broker/testing/fake-port.js';
 import { LocalLog } from '../broker/testing/local-log.js';
 import { bytes, startBroker, type TestBroker, TestClient, waitFor } from './testing/harness.js';
 
@@ -92,9 +93,10 @@ describe('leadership loss', () => {
 describe('graceful shutdown', () => {
   it('answers requests in flight, refuses new ones, then sends goingAway and closes with 1001', async () => {
     const log = new LocalLog();
-    const { url, gateway } = await broker(log);
+    const { url, gateway, runtime } = await broker(log);
     const client = await TestClient.connect(url);
     await client.ok('createQueue', { name: 'q', options: {} });
+    const subId = await client.ok('subscribe', { queue: 'q', prefetch: 10 });
     log.holdCommits();
     const inFlight = client.send('publish', { queue: 'q', messages: [{ body: bytes('last') }] });
     await waitFor(() => log.uncommitted === 1, 'publish proposed');
@@ -107,6 +109,11 @@ describe('graceful shutdown', () => {
     expect(await drained).toBe(0);
     const confirmed = await client.reply(inFlight);
     expect(confirmed.kind).toBe('result');
+    // No deliveries start once the shutdown began: the log stays drained.
+    for (let turn = 0; turn < 3; turn++) await nextTurn();
+    expect(await gateway.drain(100)).toBe(0);
+    expect(runtime.state.stats('q')?.inFlight).toBe(0);
+    expect(client.delivered(subId)).toEqual([]);
     gateway.closeAll('shutdown', 'n2', 'ws://n2:7400/client');
     const closed = await client.closed;
     expect(closed.code).toBe(1001);

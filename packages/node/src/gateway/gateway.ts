@@ -139,9 +139,13 @@ export class Gateway implements GatewayCore {
   // -------------------------------------------------------------------------------------------
   // Shutdown: stopAccepting → drain (finish in-flight confirms) → [transfer leadership] → closeAll
 
-  /** New connections get 503 and new requests UNAVAILABLE; requests in flight are still answered. */
+  /**
+   * New connections get 503, new requests UNAVAILABLE and no new deliveries are made; requests in
+   * flight are still answered.
+   */
   stopAccepting(): void {
     this.accepting = false;
+    this.runtime.stopDeliveries();
     for (const session of this.sessions) session.stopTakingRequests();
   }
 
