@@ -80,7 +80,11 @@ export function handleHello(s: Session, request: RequestOf<'hello'>): void {
 
 /** Handles an accepted session's request; a fault inside is answered INTERNAL, never thrown. */
 export function handleRequest(s: Session, request: Request): void {
-  s.guarded(request.id, request.op, () => dispatch(s, request));
+  try {
+    dispatch(s, request);
+  } catch (error) {
+    s.fault(request.id, request.op, error);
+  }
 }
 
 function dispatch(s: Session, request: Request): void {
@@ -465,7 +469,11 @@ function finishRead(
     s.fail(request.id, runtime.notLeaderError());
     return;
   }
-  s.guarded(request.id, request.op, () => answerRead(s, request));
+  try {
+    answerRead(s, request);
+  } catch (error) {
+    s.fault(request.id, request.op, error);
+  }
 }
 
 function answerRead(s: Session, request: RequestOf<'listQueues' | 'queueStats' | 'peek'>): void {

@@ -115,7 +115,7 @@ export class Session extends Actor<Uint8Array> implements ConsumerPort {
     }
     const request = decoded.value;
     if (this.principal === null) {
-      if (request.op === 'hello') this.guarded(request.id, 'hello', () => handleHello(this, request));
+      if (request.op === 'hello') handleHello(this, request);
       else this.fail(request.id, new FlotillaError('PROTOCOL_ERROR', `${request.op} before hello`));
       return;
     }
@@ -197,21 +197,22 @@ export class Session extends Actor<Uint8Array> implements ConsumerPort {
 
   commandApplied(token: number, command: Command, reply: Reply): void {
     const request = this.take(token);
-    if (request !== null)
-      this.guarded(request.id, request.op, () => answerCommand(this, request, command, reply));
+    if (request === null) return;
+    // A fault here would unwind into the log's apply loop: answer INTERNAL instead.
+    try {
+      answerCommand(this, request, command, reply);
+    } catch (error) {
+      this.fault(request.id, request.op, error);
+    }
   }
 
   /**
-   * Runs a handler for request `id`; a fault inside (a bug, never client input) is logged and
-   * answered INTERNAL instead of unwinding into the socket or the log's apply loop.
+   * A handler for request `id` threw (a bug, never a property of client input): log it and answer
+   * INTERNAL instead of unwinding into the socket or the log's apply loop.
    */
-  guarded(id: number, op: string, run: () => void): void {
-    try {
-      run();
-    } catch (error) {
-      this.core.logger.error({ err: error, op, session: this.sessionNo }, 'request handler fault');
-      this.fail(id, new FlotillaError('INTERNAL', `${op} failed on the server`));
-    }
+  fault(id: number, op: string, error: unknown): void {
+    this.core.logger.error({ err: error, op, session: this.sessionNo }, 'request handler fault');
+    this.fail(id, new FlotillaError('INTERNAL', `${op} failed on the server`));
   }
 
   commandFailed(token: number, error: FlotillaError): void {
