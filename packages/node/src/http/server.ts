@@ -1,0 +1,390 @@
+/**
+ * The node's single listening port: HTTP (health, readiness, metrics, JSON API, dashboard) and
+ * WebSocket upgrades routed by path (`/client` for clients, `/cluster` for peers).
+ *
+ * Mutating API calls that reach a follower are forwarded to the leader, so the dashboard and
+ * scripts can talk to any node.
+ */
+import { readFile } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { extname, join, normalize, sep } from 'node:path';
+import type { Duplex } from 'node:stream';
+import type { Action, Principal } from '../auth/tokens.js';
+import type { Logger } from '../runtime/logger.js';
+import type { ApiFailure, HttpApi } from './api.js';
+
+export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+
+export interface HttpServerOptions {
+  api: HttpApi;
+  /** WebSocket upgrade handlers by path. */
+  upgrades: Record<string, UpgradeHandler>;
+  /** Bearer-token check for `/api`; absent = no authentication. */
+  authenticate?: (token: string | undefined) => Principal | null;
+  /** Directory of the dashboard's static files, served at `/`. */
+  staticDir?: string;
+  logger: Logger;
+}
+
+const MAX_BODY_BYTES = 64 * 1024;
+const FORWARDED_HEADER = 'x-flotilla-forwarded-by';
+const STATUS_BY_CODE: Record<string, number> = {
+  INVALID_ARGUMENT: 400,
+  UNAUTHORIZED: 401,
+  FORBIDDEN: 403,
+  QUEUE_NOT_FOUND: 404,
+  NOT_FOUND: 404,
+  QUEUE_EXISTS: 409,
+  NOT_LEADER: 503,
+  UNAVAILABLE: 503,
+  OVERLOADED: 503,
+  TIMEOUT: 504,
+};
+const CONTENT_TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.ico': 'image/x-icon',
+  '.json': 'application/json',
+};
+
+export class ApiError extends Error implements ApiFailure {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly details?: Record<string, unknown>,
+  ) {
+    super(message);
+  }
+}
+
+function isFailure(err: unknown): err is ApiFailure {
+  return typeof err === 'object' && err !== null && typeof (err as ApiFailure).code === 'string';
+}
+
+interface RouteContext {
+  req: IncomingMessage;
+  url: URL;
+  params: string[];
+  body: unknown;
+}
+
+interface Route {
+  method: 'GET' | 'POST' | 'DELETE';
+  pattern: RegExp;
+  /** Permission needed: null = any authenticated caller; a function picks the queue from the route. */
+  needs: { action: Action; queue: (params: string[]) => string } | null;
+  handle(ctx: RouteContext): Promise<unknown> | unknown;
+}
+
+function intParam(url: URL, name: string, fallback: number, max: number): number {
+  const raw = url.searchParams.get(name);
+  if (raw === null) return fallback;
+  const value = Number(raw);
+  if (!Number.isSafeInteger(value) || value < 0 || value > max) {
+    throw new ApiError('INVALID_ARGUMENT', `${name}: expected an integer from 0 to ${max}`);
+  }
+  return value;
+}
+
+function field(body: unknown, name: string, kind: 'string' | 'number', required: boolean): unknown {
+  const value =
+    typeof body === 'object' && body !== null ? (body as Record<string, unknown>)[name] : undefined;
+  if (value === undefined || value === null) {
+    if (required) throw new ApiError('INVALID_ARGUMENT', `${name}: required`);
+    return null;
+  }
+  if (typeof value !== kind || (kind === 'number' && !Number.isSafeInteger(value))) {
+    throw new ApiError(
+      'INVALID_ARGUMENT',
+      `${name}: expected ${kind === 'number' ? 'an integer' : 'a string'}`,
+    );
+  }
+  return value;
+}
+
+function routes(api: HttpApi): Route[] {
+  const manageAll = { action: 'manage' as const, queue: () => '*' };
+  const manageQueue = { action: 'manage' as const, queue: (p: string[]) => p[0]! };
+  const consumeQueue = { action: 'consume' as const, queue: (p: string[]) => p[0]! };
+  return [
+    { method: 'GET', pattern: /^\/api\/cluster$/, needs: null, handle: () => api.cluster() },
+    { method: 'GET', pattern: /^\/api\/digest$/, needs: null, handle: () => api.digest() },
+    { method: 'GET', pattern: /^\/api\/queues$/, needs: null, handle: () => api.queues() },
+    {
+      method: 'GET',
+      pattern: /^\/api\/queues\/([^/]+)$/,
+      needs: null,
+      handle: ({ params }) => api.queue(params[0]!) ?? notFound(params[0]!),
+    },
+    {
+      method: 'GET',
+      pattern: /^\/api\/queues\/([^/]+)\/messages$/,
+      needs: consumeQueue,
+      handle: ({ params, url }) =>
+        api.peek(
+          params[0]!,
+          intParam(url, 'fromSeq', 0, Number.MAX_SAFE_INTEGER),
+          intParam(url, 'max', 50, 1000),
+        ) ?? notFound(params[0]!),
+    },
+    {
+      method: 'POST',
+      pattern: /^\/api\/queues\/([^/]+)\/purge$/,
+      needs: manageQueue,
+      handle: async ({ params }) => ({ purged: await api.purge(params[0]!) }),
+    },
+    {
+      method: 'POST',
+      pattern: /^\/api\/queues\/([^/]+)\/redrive$/,
+      needs: manageQueue,
+      handle: async ({ params, body }) => ({
+        moved: await api.redrive(
+          params[0]!,
+          field(body, 'target', 'string', false) as string | null,
+          field(body, 'max', 'number', false) as number | null,
+        ),
+      }),
+    },
+    {
+      method: 'POST',
+      pattern: /^\/api\/cluster\/transfer-leadership$/,
+      needs: manageAll,
+      handle: async ({ body }) => {
+        await api.transferLeadership(field(body, 'to', 'string', false) as string | null);
+        return { ok: true };
+      },
+    },
+    {
+      method: 'POST',
+      pattern: /^\/api\/cluster\/members$/,
+      needs: manageAll,
+      handle: async ({ body }) => {
+        await api.addLearner(
+          field(body, 'id', 'string', true) as string,
+          field(body, 'address', 'string', true) as string,
+        );
+        return { ok: true };
+      },
+    },
+    {
+      method: 'POST',
+      pattern: /^\/api\/cluster\/members\/([^/]+)\/promote$/,
+      needs: manageAll,
+      handle: async ({ params }) => {
+        await api.promoteLearner(params[0]!);
+        return { ok: true };
+      },
+    },
+    {
+      method: 'DELETE',
+      pattern: /^\/api\/cluster\/members\/([^/]+)$/,
+      needs: manageAll,
+      handle: async ({ params }) => {
+        await api.removeMember(params[0]!);
+        return { ok: true };
+      },
+    },
+  ];
+}
+
+function notFound(queue: string): never {
+  throw new ApiError('QUEUE_NOT_FOUND', `queue ${queue} does not exist`);
+}
+
+function sendJson(res: ServerResponse, status: number, value: unknown): void {
+  const body = JSON.stringify(value);
+  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+  res.end(body);
+}
+
+function readBody(req: IncomingMessage): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) {
+        reject(new ApiError('INVALID_ARGUMENT', `request body over ${MAX_BODY_BYTES} bytes`));
+        req.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => {
+      if (size === 0) return resolve(null);
+      try {
+        resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+      } catch {
+        reject(new ApiError('INVALID_ARGUMENT', 'request body is not valid JSON'));
+      }
+    });
+    req.on('error', reject);
+  });
+}
+
+export class HttpFrontend {
+  readonly server: Server;
+  private readonly routes: Route[];
+
+  constructor(private readonly options: HttpServerOptions) {
+    this.routes = routes(options.api);
+    this.server = createServer((req, res) => {
+      this.dispatch(req, res).catch((err: unknown) => {
+        options.logger.error({ err, url: req.url }, 'http handler failed');
+        if (!res.headersSent) sendJson(res, 500, { code: 'INTERNAL', message: 'internal error' });
+        else res.destroy();
+      });
+    });
+    this.server.on('upgrade', (req, socket, head) => this.upgrade(req, socket, head));
+    this.server.on('clientError', (_err, socket) => socket.destroy());
+  }
+
+  listen(host: string, port: number): Promise<{ host: string; port: number }> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => {
+        this.server.off('error', reject);
+        const addr = this.server.address();
+        if (!addr || typeof addr === 'string') return reject(new Error('no address'));
+        resolve({ host, port: addr.port });
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+  }
+
+  private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', () => socket.destroy());
+    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    const handler = this.options.upgrades[path];
+    if (!handler) {
+      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
+      return;
+    }
+    handler(req, socket, head);
+  }
+
+  private async dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://x');
+    const { api } = this.options;
+    if (req.method === 'GET' && url.pathname === '/health') {
+      const h = api.health();
+      return sendJson(res, h.ok ? 200 : 503, {
+        status: h.ok ? 'ok' : 'failing',
+        nodeId: api.nodeId,
+        reason: h.reason,
+      });
+    }
+    if (req.method === 'GET' && url.pathname === '/ready') {
+      const r = api.ready();
+      return sendJson(res, r.ready ? 200 : 503, { ready: r.ready, nodeId: api.nodeId, reason: r.reason });
+    }
+    if (req.method === 'GET' && url.pathname === '/metrics') {
+      const m = await api.metrics();
+      res.writeHead(200, { 'content-type': m.contentType });
+      res.end(m.body);
+      return;
+    }
+    if (url.pathname.startsWith('/api/')) return this.api(req, res, url);
+    if (req.method === 'GET' && this.options.staticDir) return this.serveStatic(res, url.pathname);
+    sendJson(res, 404, { code: 'NOT_FOUND', message: `no route for ${req.method} ${url.pathname}` });
+  }
+
+  private async api(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    let route: Route | undefined;
+    let params: string[] = [];
+    for (const r of this.routes) {
+      const match = r.pattern.exec(url.pathname);
+      if (match && r.method === req.method) {
+        route = r;
+        params = match.slice(1).map((p) => decodeURIComponent(p));
+        break;
+      }
+    }
+    if (!route)
+      return sendJson(res, 404, { code: 'NOT_FOUND', message: `no route for ${req.method} ${url.pathname}` });
+    let body: unknown = null;
+    try {
+      this.authorize(req, route, params);
+      if (req.method !== 'GET') body = await readBody(req);
+      const result = await route.handle({ req, url, params, body });
+      sendJson(res, 200, result);
+    } catch (err) {
+      const notLeader = isFailure(err) && err.code === 'NOT_LEADER';
+      if (notLeader && route.method !== 'GET' && (await this.forward(req, res, url, body))) return;
+      if (!isFailure(err)) throw err;
+      sendJson(res, STATUS_BY_CODE[err.code] ?? 500, {
+        code: err.code,
+        message: err.message,
+        ...err.details,
+      });
+    }
+  }
+
+  private authorize(req: IncomingMessage, route: Route, params: string[]): void {
+    const { authenticate } = this.options;
+    if (!authenticate) return;
+    const header = req.headers.authorization;
+    const token = header?.startsWith('Bearer ') ? header.slice(7) : undefined;
+    const principal = authenticate(token);
+    if (!principal) throw new ApiError('UNAUTHORIZED', 'a valid bearer token is required');
+    if (route.needs && !principal.can(route.needs.action, route.needs.queue(params))) {
+      throw new ApiError('FORBIDDEN', `${principal.name} may not ${route.needs.action} here`);
+    }
+  }
+
+  /** Replay a mutating request on the leader; false when there is no leader to forward to. */
+  private async forward(
+    req: IncomingMessage,
+    res: ServerResponse,
+    url: URL,
+    body: unknown,
+  ): Promise<boolean> {
+    const leader = this.options.api.leaderHttpUrl();
+    if (!leader || req.headers[FORWARDED_HEADER]) return false;
+    const headers: Record<string, string> = {
+      'content-type': 'application/json',
+      [FORWARDED_HEADER]: this.options.api.nodeId,
+    };
+    if (req.headers.authorization) headers.authorization = req.headers.authorization;
+    try {
+      const upstream = await fetch(`${leader}${url.pathname}${url.search}`, {
+        method: req.method,
+        headers,
+        body: body === null ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(30_000),
+      });
+      res.writeHead(upstream.status, {
+        'content-type': upstream.headers.get('content-type') ?? 'application/json',
+      });
+      res.end(Buffer.from(await upstream.arrayBuffer()));
+      return true;
+    } catch (err) {
+      this.options.logger.warn({ err, leader }, 'forwarding to the leader failed');
+      return false;
+    }
+  }
+
+  private async serveStatic(res: ServerResponse, pathname: string): Promise<void> {
+    const root = this.options.staticDir!;
+    const relative = normalize(pathname === '/' ? '/index.html' : pathname).replace(/^([/\\])+/, '');
+    const file = join(root, relative);
+    if (!file.startsWith(root + sep) && file !== root)
+      return sendJson(res, 404, { code: 'NOT_FOUND', message: 'no such file' });
+    try {
+      const data = await readFile(file);
+      res.writeHead(200, { 'content-type': CONTENT_TYPES[extname(file)] ?? 'application/octet-stream' });
+      res.end(data);
+    } catch {
+      sendJson(res, 404, { code: 'NOT_FOUND', message: 'no such file' });
+    }
+  }
+}
