@@ -8,19 +8,34 @@
  * until an entry of its own term has committed (the fix for single-server changes across leader
  * changes, thesis §4.1 and Ongaro's 2015 raft-dev erratum).
  */
+import { invariantFailed } from './errors.js';
 import { type ConfChange, ConfChangeType, type ConfState, type NodeId } from './types.js';
 
 const utf8Encoder = new TextEncoder();
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
 /** Longest node id in a membership entry (same bound as on the wire). */
 const NODE_ID_BYTES_MAX = 1024;
+/** Longest peer address in a membership entry (a host name is at most 253 bytes, plus the port). */
+const ADDRESS_BYTES_MAX = 1024;
+/** Separates the node id from the address; a node id never contains it. */
+const ADDRESS_SEPARATOR = 0;
 
-/** Entry data for a change: one byte of change type, then the node id in UTF-8. */
+/**
+ * Entry data for a change: one byte of change type, the node id in UTF-8, and, when the change
+ * carries an address, a zero byte and the address in UTF-8. Entries written before addresses
+ * existed (type and id only) decode as they always did.
+ */
 export function encodeConfChange(change: ConfChange): Uint8Array {
   const id = utf8Encoder.encode(change.node);
-  const out = new Uint8Array(1 + id.length);
+  if (id.includes(ADDRESS_SEPARATOR)) invariantFailed(`node id ${JSON.stringify(change.node)} contains NUL`);
+  const address = change.address === undefined ? null : utf8Encoder.encode(change.address);
+  const out = new Uint8Array(1 + id.length + (address === null ? 0 : 1 + address.length));
   out[0] = change.type;
   out.set(id, 1);
+  if (address !== null) {
+    out[1 + id.length] = ADDRESS_SEPARATOR;
+    out.set(address, 2 + id.length);
+  }
   return out;
 }
 
@@ -34,9 +49,18 @@ export function decodeConfChange(data: Uint8Array): ConfChange | null {
   ) {
     return null;
   }
-  if (data.length < 2 || data.length > 1 + NODE_ID_BYTES_MAX) return null;
+  const separator = data.indexOf(ADDRESS_SEPARATOR, 1);
+  const idEnd = separator === -1 ? data.length : separator;
+  if (idEnd < 2 || idEnd > 1 + NODE_ID_BYTES_MAX) return null;
+  if (
+    separator !== -1 &&
+    (data.length - separator - 1 < 1 || data.length - separator - 1 > ADDRESS_BYTES_MAX)
+  )
+    return null;
   try {
-    return { type, node: utf8Decoder.decode(data.subarray(1)) };
+    const node = utf8Decoder.decode(data.subarray(1, idEnd));
+    if (separator === -1) return { type, node };
+    return { type, node, address: utf8Decoder.decode(data.subarray(separator + 1)) };
   } catch {
     return null;
   }
@@ -76,7 +100,7 @@ export function applyConfChange(conf: ConfState, change: ConfChange): ConfState 
 
 export function describeConfChange(change: ConfChange): string {
   const verb = ['add-learner', 'promote', 'remove'][change.type];
-  return `${verb} ${change.node}`;
+  return change.address === undefined ? `${verb} ${change.node}` : `${verb} ${change.node}@${change.address}`;
 }
 
 export function copyConfState(conf: ConfState): ConfState {

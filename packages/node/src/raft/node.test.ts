@@ -194,6 +194,62 @@ describe('CheckQuorum (thesis §6.2)', () => {
   });
 });
 
+describe('forgetLeader (fast failover when the leader’s link is gone)', () => {
+  it('elects a new leader well within one election timeout once the survivors forget a dead leader', () => {
+    const c = new TestCluster(['n1', 'n2', 'n3'], { seed: 7 });
+    c.elect('n1');
+    c.propose('n1', 'committed');
+    c.stabilize();
+    c.crash('n1');
+    c.raft('n2').forgetLeader();
+    c.raft('n3').forgetLeader();
+    c.processReadys();
+    expect(c.raft('n2').status()).toMatchObject({ role: 'follower', leader: null, term: 1 });
+    let ticks = 0;
+    while (c.leaders().length === 0 && ticks < 100) {
+      c.tickAll(1);
+      c.stabilize();
+      ticks++;
+    }
+    expect(c.leaders()).toHaveLength(1);
+    expect(c.leaders()[0]).not.toBe('n1');
+    // Half an election timeout (10 ticks) at most, where a full randomized timeout is 10 to 20.
+    expect(ticks).toBeLessThanOrEqual(5);
+    expect(c.appliedData(c.leaders()[0]!)).toEqual(['committed']);
+  });
+
+  it('a follower that forgets a live leader cannot disrupt it: the others keep the lease (PreVote)', () => {
+    const c = new TestCluster(['n1', 'n2', 'n3'], { seed: 3 });
+    c.elect('n1');
+    c.raft('n2').forgetLeader();
+    c.processReadys();
+    // n2 runs a pre-election within half an election timeout; n1 and n3 still hear from the leader.
+    let preVotes = 0;
+    for (let i = 0; i < 6; i++) {
+      c.tick('n2');
+      preVotes += c.network.filter((m) => m.type === 'preVote' && m.from === 'n2').length;
+      c.stabilize();
+      c.tick('n1');
+      c.stabilize();
+    }
+    expect(preVotes).toBeGreaterThan(0);
+    expect(c.leaders()).toEqual(['n1']);
+    expect(c.raft('n1').status().term).toBe(1);
+    expect(c.raft('n2').status()).toMatchObject({ role: 'follower', leader: 'n1', term: 1 });
+  });
+
+  it('does nothing on a leader, a candidate, or a follower that knows no leader', () => {
+    const c = new TestCluster(['n1', 'n2', 'n3']);
+    c.elect('n1');
+    c.raft('n1').forgetLeader();
+    expect(c.raft('n1').hasReady()).toBe(false);
+    expect(c.raft('n1').status()).toMatchObject({ role: 'leader', leader: 'n1' });
+    const fresh = new TestCluster(['a', 'b', 'c']);
+    fresh.raft('a').forgetLeader();
+    expect(fresh.raft('a').hasReady()).toBe(false);
+  });
+});
+
 describe('fast backtracking (§5.3)', () => {
   it('skips a whole divergent term per round trip', () => {
     const c = new TestCluster(['n1', 'n2', 'n3']);

@@ -245,6 +245,24 @@ export class RaftNode {
     if (this.role !== 'leader' && this.isPromotable()) this.startCampaign(this.preVote ? 'pre' : 'real');
   }
 
+  /**
+   * The driver has reason to believe the leader is gone (its link dropped and reconnecting failed):
+   * stop honouring the leader's lease and campaign after a short random delay (1 to half an
+   * election timeout ticks) instead of a full randomized election timeout. PreVote still applies,
+   * so a follower merely cut off from a live leader cannot disrupt the cluster: the others still
+   * hear from that leader, keep its lease and refuse. Safety never rests on the lease (reads use
+   * ReadIndex), only liveness does. A no-op unless this node is a follower that knows a leader.
+   */
+  forgetLeader(): void {
+    if (this.role !== 'follower' || this.leader === null) return;
+    this.logger?.info({ leader: this.leader, term: this.term }, 'forgetting the leader');
+    this.leader = null;
+    const spreadTicks = Math.max(1, Math.floor(this.limits.electionTimeoutTicks / 2));
+    const delayTicks = 1 + this.randomInt(spreadTicks);
+    // Only ever brings the election closer; the lease check needs electionElapsed past the timeout.
+    this.electionElapsed = Math.max(this.electionElapsed, this.randomizedElectionTimeout - delayTicks);
+  }
+
   /** Handles a message from a peer. Malformed or misaddressed messages are dropped with a reason. */
   step(message: Message): StepResult {
     const invalid = validateMessage(message);

@@ -60,4 +60,10 @@ export type ConfChangeType = (typeof ConfChangeType)[keyof typeof ConfChangeType
 export interface ConfChange {
   type: ConfChangeType;
   node: NodeId;
+  /**
+   * Where peers reach `node` (`host:port`), replicated with the change so that every member, a
+   * restarted one included, learns it from the log. Set on AddLearner; optional (older entries and
+   * the simulator have none) and never interpreted by the core.
+   */
+  address?: string;
 }

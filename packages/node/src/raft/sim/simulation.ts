@@ -4,7 +4,8 @@
  * A run has two phases. Faulty: clients propose and read throughout, while the network drops,
  * duplicates, delays (and so reorders) messages and is partitioned (symmetric splits, one-way cuts,
  * leader isolation); nodes crash (losing unsynced writes) and restart; members are added as
- * learners, promoted and removed; leadership is transferred; snapshots are taken and compaction
+ * learners, promoted and removed; leadership is transferred; followers forget their leader (fast
+ * failover's input, also while that leader lives); snapshots are taken and compaction
  * forces InstallSnapshot on lagging nodes. Healed: every fault stops, crashed nodes restart, and a
  * leader must be elected and commit a marker entry on every member within a bounded virtual time.
  * Safety is checked after every event (see checker.ts); liveness only after healing.
@@ -351,6 +352,7 @@ class Simulation {
       [3, () => this.promoteLearner()],
       [2, () => this.removeMember()],
       [2, () => this.transferLeadership()],
+      [2, () => this.forgetLeader()],
     ];
     const total = actions.reduce((sum, [weight]) => sum + weight, 0);
     let roll = this.rng.int(total);
@@ -460,6 +462,21 @@ class Simulation {
   private changeWeather(): boolean {
     this.weather = this.randomWeather();
     this.trace(`FAULT weather drop=${this.weather.dropRate} dup=${this.weather.duplicateRate}`);
+    return true;
+  }
+
+  /**
+   * Some nodes give up on their leader, as the driver does when the leader's link drops and cannot
+   * be re-established. Here the leader may well be alive: the input must stay safe regardless.
+   */
+  private forgetLeader(): boolean {
+    const chosen = this.aliveNodes().filter(() => this.rng.chance(0.5));
+    if (chosen.length === 0) return false;
+    for (const node of chosen) {
+      node.raft.forgetLeader();
+      node.drive();
+    }
+    this.trace(`FAULT forget leader on ${chosen.map((n) => n.id).join(',')}`);
     return true;
   }
 
