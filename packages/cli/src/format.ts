@@ -48,25 +48,26 @@ export function formatBytes(bytes: number): string {
   return `${text} ${BYTE_STEPS[step]}`;
 }
 
-/** `850` → `850 ms`, `61000` → `1 m 1 s`; the two largest units only. */
+/** `850` → `850 ms`, `1500` → `1.5 s`, `61000` → `1 m 1 s`, `300000` → `5 m`: at most two units. */
 export function formatDurationMs(ms: number): string {
   if (ms < 1000) return `${Math.round(ms)} ms`;
-  if (ms < 60_000) return `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`;
+  if (ms < 60_000) return `${Number((ms / 1000).toFixed(ms < 10_000 ? 2 : 1))} s`;
   const units: [string, number][] = [
     ['d', 86_400_000],
     ['h', 3_600_000],
     ['m', 60_000],
     ['s', 1000],
   ];
-  const parts: string[] = [];
+  const parts: [number, string][] = [];
   let rest = Math.round(ms);
   for (const [name, size] of units) {
     const count = Math.floor(rest / size);
     rest -= count * size;
-    if (count > 0 || parts.length > 0) parts.push(`${count} ${name}`);
+    if (count > 0 || parts.length > 0) parts.push([count, name]);
     if (parts.length === 2) break;
   }
-  return parts.join(' ');
+  if (parts.length === 2 && parts[1]![0] === 0) parts.pop();
+  return parts.map(([count, name]) => `${count} ${name}`).join(' ');
 }
 
 /** A millisecond option for display: `0` means off for many of them. */

@@ -18,9 +18,13 @@ export function parseInteger(text: string, flag: string, range: IntRange = {}): 
   const trimmed = text.trim();
   const value = /^-?\d[\d_]*$/.test(trimmed) ? Number(trimmed.replaceAll('_', '')) : Number.NaN;
   if (!Number.isSafeInteger(value) || value < min || value > max) {
-    throw new UsageError(`${flag}: expected an integer from ${min} to ${max}, got ${JSON.stringify(text)}`);
+    throw new UsageError(`${flag}: expected ${describeRange(min, max)}, got ${JSON.stringify(text)}`);
   }
   return value;
+}
+
+function describeRange(min: number, max: number): string {
+  return max === Number.MAX_SAFE_INTEGER ? `an integer >= ${min}` : `an integer from ${min} to ${max}`;
 }
 
 /** Parses `text` when given; undefined stays undefined. */
@@ -57,8 +61,9 @@ export function parseByteSize(text: string, flag: string, range: IntRange = {}):
   const min = range.min ?? 0;
   const max = range.max ?? Number.MAX_SAFE_INTEGER;
   if (!Number.isSafeInteger(value) || value < min || value > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `from ${min} to ${max}`;
     throw new UsageError(
-      `${flag}: expected a size in bytes from ${min} to ${max} (e.g. 512, 4KiB, 1MB), got ${JSON.stringify(text)}`,
+      `${flag}: expected a size in bytes ${range} (e.g. 512, 4KiB, 1MB), got ${JSON.stringify(text)}`,
     );
   }
   return value;

@@ -31,8 +31,8 @@ export interface ServerApi {
   readonly ConfigError: abstract new (
     message: string,
   ) => Error;
-  /** Merges flags (given ones only) over `FLOTILLA_*` env and the `--config` file, and validates. */
-  loadServerConfig(flags: Record<string, unknown>): unknown;
+  /** Merges flags (given ones only) over `FLOTILLA_*` variables of `env` and the `--config` file, and validates. */
+  loadServerConfig(flags: Record<string, unknown>, env: Record<string, string | undefined>): unknown;
   /** Starts the broker with what `loadServerConfig` returned. */
   startServer(config: unknown): Promise<RunningServerHandle>;
 }

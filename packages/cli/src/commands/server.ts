@@ -92,7 +92,7 @@ export async function runServer(
 ): Promise<number> {
   let config: unknown;
   try {
-    config = api.loadServerConfig(raw);
+    config = api.loadServerConfig(raw, ctx.env);
   } catch (error) {
     if (!(error instanceof api.ConfigError)) throw error;
     ctx.stderr.write(`flotilla server: ${error.message}\n`);

@@ -155,7 +155,10 @@ export function statusFromHttp(answers: readonly HttpAnswer[]): StatusView {
     source: 'http',
     leaderId,
     term,
-    nodes: [...rows.values()].sort((a, b) => a.id.localeCompare(b.id)),
+    // Known nodes by id; addresses that did not answer and match no member go last.
+    nodes: [...rows.values()].sort(
+      (a, b) => Number(a.id === '?') - Number(b.id === '?') || a.id.localeCompare(b.id),
+    ),
   };
 }
 
