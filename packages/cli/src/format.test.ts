@@ -9,6 +9,7 @@ import { BodyFormat, type DeliveredMessage, encodeMsgpack } from '@flotilla/shar
 import { describe, expect, it } from 'vitest';
 import {
   describeBytes,
+  escapeControl,
   formatBytes,
   formatCount,
   formatDurationMs,
@@ -107,6 +108,13 @@ describe('message bodies', () => {
   it('falls back to bytes when a body does not decode as its format says', () => {
     expect(viewBody(new Uint8Array([0xff, 0xfe]), BodyFormat.Utf8).kind).toBe('bytes');
     expect(viewBody(utf8('{broken'), BodyFormat.Json).kind).toBe('bytes');
+  });
+
+  it('escapes control characters so a body cannot drive the terminal', () => {
+    expect(escapeControl('a\u001b[31mb\n\\c\td\u009b')).toBe('a\\x1b[31mb\\n\\\\c\td\\x9b');
+    expect(formatMessageLine(message({ body: utf8('\u001b]0;title\u0007') }))).toBe(
+      '#7  delivery 2  \\x1b]0;title\\x07',
+    );
   });
 
   it('describes bytes by size and a hex preview of the first 32', () => {

@@ -94,7 +94,7 @@ const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 /** Printable text: no control characters other than tab, newline and carriage return. */
 function isPrintable(text: string): boolean {
   // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point.
-  return !/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/.test(text);
+  return !/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/.test(text);
 }
 
 /** Decides how to show a body: strings as text, msgpack/JSON as values, bytes as text only if printable UTF-8. */
@@ -133,10 +133,23 @@ export function describeBytes(bytes: Uint8Array): string {
   return `<${formatCount(bytes.length)} bytes> ${preview}${more}`;
 }
 
-/** The body as one line of text for people (newlines escaped so one message stays one line). */
+/**
+ * Text made safe for one terminal line: backslash, newlines and every other control character
+ * (escape sequences included) are written as escapes, so a message cannot redraw the screen.
+ */
+export function escapeControl(text: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: escaping control characters is the point.
+  return text.replace(/[\\\u0000-\u0008\u000a-\u001f\u007f-\u009f]/g, (c) => {
+    if (c === '\\') return '\\\\';
+    if (c === '\n') return '\\n';
+    if (c === '\r') return '\\r';
+    return `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`;
+  });
+}
+
+/** The body as one line of text for people. */
 export function bodyText(view: BodyView): string {
-  if (view.kind === 'text')
-    return view.text.replaceAll('\\', '\\\\').replaceAll('\n', '\\n').replaceAll('\r', '\\r');
+  if (view.kind === 'text') return escapeControl(view.text);
   if (view.kind === 'value') return JSON.stringify(view.value);
   return describeBytes(view.bytes);
 }
@@ -144,12 +157,13 @@ export function bodyText(view: BodyView): string {
 /** One message as one human line: `#seq  delivery N  [group g]  [priority p]  body`. */
 export function formatMessageLine(message: MessageView): string {
   const parts = [`#${message.seq}`, `delivery ${message.deliveryCount}`];
-  if (message.group !== null) parts.push(`group ${message.group}`);
+  // Group and headers come from publishers as much as the body does: escaped alike.
+  if (message.group !== null) parts.push(`group ${escapeControl(message.group)}`);
   if (message.priority !== 0) parts.push(`priority ${message.priority}`);
   if (message.headers !== null) {
     parts.push(
       Object.entries(message.headers)
-        .map(([key, value]) => `${key}=${value}`)
+        .map(([key, value]) => `${escapeControl(key)}=${escapeControl(value)}`)
         .join(' '),
     );
   }

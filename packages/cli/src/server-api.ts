@@ -53,5 +53,13 @@ export function asServerApi(module: Record<string, unknown>): ServerApi {
 }
 
 export async function loadServerApi(): Promise<ServerApi> {
-  return asServerApi((await import(NODE_PACKAGE)) as Record<string, unknown>);
+  let module: Record<string, unknown>;
+  try {
+    module = (await import(NODE_PACKAGE)) as Record<string, unknown>;
+  } catch (error) {
+    throw new Error(`cannot load the broker (${NODE_PACKAGE}): ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+  return asServerApi(module);
 }

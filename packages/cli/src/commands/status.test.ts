@@ -134,8 +134,11 @@ describe('flotilla status over HTTP', () => {
     await Promise.all(servers.splice(0).map((s) => new Promise((resolve) => s.close(resolve))));
   });
 
+  const authorizations: (string | undefined)[] = [];
+
   async function serve(status: ApiClusterStatus): Promise<number> {
     const server = createServer((req, res) => {
+      authorizations.push(req.headers.authorization);
       if (req.url !== '/api/cluster') {
         res.writeHead(404).end();
         return;
@@ -150,7 +153,9 @@ describe('flotilla status over HTTP', () => {
   it('asks each node and prints one row per node, exit 0 with a leader', async () => {
     const p1 = await serve(nodeStatus({}));
     const p2 = await serve(nodeStatus({ nodeId: 'n2', role: 'follower', appliedIndex: 119 }));
-    const ctx = testContext({ env: { FLOTILLA_SERVERS: `127.0.0.1:${p1},127.0.0.1:${p2}` } });
+    const ctx = testContext({
+      env: { FLOTILLA_SERVERS: `127.0.0.1:${p1},127.0.0.1:${p2}`, FLOTILLA_TOKEN: 't0k' },
+    });
     const result = await runIn(ctx, ['status', '--json']);
     expect(result.code).toBe(0);
     const view = JSON.parse(result.stdout) as ReturnType<typeof statusFromHttp>;
@@ -160,5 +165,6 @@ describe('flotilla status over HTTP', () => {
       ['n2', true, 1],
       ['n3', false, 30],
     ]);
+    expect(authorizations).toEqual(['Bearer t0k', 'Bearer t0k']);
   });
 });

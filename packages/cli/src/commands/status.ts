@@ -85,10 +85,12 @@ function isApiStatus(value: unknown): value is ApiClusterStatus {
 
 const HTTP_TIMEOUT_MS = 3000;
 
-async function askNode(ctx: CliContext, serverUrl: string): Promise<HttpAnswer> {
+async function askNode(ctx: CliContext, serverUrl: string, token: string | undefined): Promise<HttpAnswer> {
   const url = apiClusterUrl(serverUrl);
   try {
-    const response = await ctx.fetch(url, { signal: AbortSignal.timeout(HTTP_TIMEOUT_MS) });
+    // With --auth-tokens on the server every /api/ call needs the bearer token.
+    const headers: Record<string, string> = token === undefined ? {} : { authorization: `Bearer ${token}` };
+    const response = await ctx.fetch(url, { headers, signal: AbortSignal.timeout(HTTP_TIMEOUT_MS) });
     if (!response.ok) return { url, error: `HTTP ${response.status}` };
     const body: unknown = await response.json();
     if (!isApiStatus(body)) return { url, error: 'not a cluster status' };
@@ -223,8 +225,8 @@ interface StatusFlags extends ClientFlags {
 
 /** Collects the view: HTTP first, the SDK when no node answered over HTTP. */
 export async function collectStatus(ctx: CliContext, flags: StatusFlags): Promise<StatusView> {
-  const { servers } = connectOptionsFromFlags(flags, ctx.env);
-  const answers = await Promise.all((servers as string[]).map((url) => askNode(ctx, url)));
+  const { servers, token } = connectOptionsFromFlags(flags, ctx.env);
+  const answers = await Promise.all((servers as string[]).map((url) => askNode(ctx, url, token)));
   if (answers.some((a) => 'status' in a)) return statusFromHttp(answers);
   return statusFromClusterInfo(await withClient(ctx, flags, (client) => client.cluster()));
 }
