@@ -7,5 +7,11 @@
 import { processContext } from './context.js';
 import { runCli } from './program.js';
 
+// The reader went away (`flotilla consume q --json | head -1`): nobody is left to print for.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(0);
+  throw error;
+});
+
 const code = await runCli(process.argv.slice(2), processContext());
 process.stdout.write('', () => process.exit(code));

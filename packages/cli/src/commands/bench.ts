@@ -9,7 +9,7 @@ import { randomBytes, randomFillSync } from 'node:crypto';
 import type { FlotillaClient } from '@flotilla/client';
 import { DEFAULT_LIMITS } from '@flotilla/shared';
 import type { Command } from 'commander';
-import * as hdr from 'hdr-histogram-js';
+import type { Histogram } from 'hdr-histogram-js';
 import { addClientOptions, type ClientFlags, connectOptionsFromFlags, withClient } from '../client-flags.js';
 import type { CliContext } from '../context.js';
 import { EXIT } from '../exit-codes.js';
@@ -128,7 +128,7 @@ export function renderBench(result: BenchResult): string {
 }
 
 /** Confirm latencies are recorded in microseconds, shown in milliseconds. */
-function summarize(histogram: hdr.Histogram): LatencySummaryMs {
+function summarize(histogram: Histogram): LatencySummaryMs {
   const ms = (us: number) => us / 1000;
   return {
     p50: ms(histogram.getValueAtPercentile(50)),
@@ -140,6 +140,8 @@ function summarize(histogram: hdr.Histogram): LatencySummaryMs {
 }
 
 async function publishPhase(plan: BenchPlan, client: FlotillaClient): Promise<BenchResult['publish']> {
+  // Loaded here rather than at the top: only bench needs it, and every command pays for imports.
+  const hdr = await import('hdr-histogram-js');
   const histogram = hdr.build({ useWebAssembly: false });
   const pool = randomFillSync(new Uint8Array(plan.sizeBytes + 4096));
   const result = await startPump({

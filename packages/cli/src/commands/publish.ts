@@ -7,7 +7,7 @@
 import { randomFillSync } from 'node:crypto';
 import type { FlotillaClient, PublishOptions, PublishReceipt } from '@flotilla/client';
 import { DEFAULT_LIMITS } from '@flotilla/shared';
-import cliProgress from 'cli-progress';
+import type { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
 import { addClientOptions, type ClientFlags, withClient } from '../client-flags.js';
 import type { CliContext } from '../context.js';
@@ -171,8 +171,10 @@ interface Run {
   lastReceipt: PublishReceipt | null;
 }
 
-function progressBar(ctx: CliContext, total: number): cliProgress.SingleBar | null {
+async function progressBar(ctx: CliContext, total: number): Promise<SingleBar | null> {
   if (ctx.progressStream === null || total < PROGRESS_MIN_MESSAGES) return null;
+  // Loaded only when a bar is drawn: every command pays for what is imported at the top.
+  const { default: cliProgress } = await import('cli-progress');
   const bar = new cliProgress.SingleBar(
     {
       stream: ctx.progressStream,
@@ -188,7 +190,7 @@ async function publishAll(plan: PublishPlan, client: FlotillaClient, ctx: CliCon
   const makeBody = await bodyMaker(plan, ctx);
   const stats = { duplicates: 0, bytes: 0, firstSeq: null as number | null, lastSeq: null as number | null };
   let lastReceipt: PublishReceipt | null = null;
-  const bar = progressBar(ctx, plan.count);
+  const bar = await progressBar(ctx, plan.count);
   const pump = startPump({
     total: plan.count,
     window: PUBLISH_WINDOW,
