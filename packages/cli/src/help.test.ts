@@ -17,7 +17,7 @@ import { runIn, testContext } from './testing/context.js';
 
 const serverApi: ServerApi = {
   SETTINGS: config.SETTINGS,
-  envName: config.envName as (key: string) => string,
+  envName: config.envName,
   ConfigError: config.ConfigError,
   loadServerConfig: (flags, env) => config.loadServerConfig(flags, env),
   startServer: async () => {

@@ -11,11 +11,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import * as config from '../../../node/src/config/config.js';
+import type { RunningServer } from '../../../node/src/server/types.js';
 import type { RunningServerHandle, ServerApi } from '../server-api.js';
 import { type RunResult, runIn, type TestContext, testContext } from '../testing/context.js';
 import { rawSettingsFromFlags, settingOption } from './server.js';
 
 type ServerConfig = config.ServerConfig;
+
+/** Compile-time check: the broker's RunningServer is what the command expects of a started server. */
+export const runningServerFits: (server: RunningServer) => RunningServerHandle = (server) => server;
 
 /** A started server the test controls: `stop` resolves `closed`; `die` ends it with an error. */
 class FakeServer implements RunningServerHandle {
@@ -55,7 +59,7 @@ function harness(env: Record<string, string> = {}, startFailure?: Error): Harnes
   const server = new FakeServer();
   const api: ServerApi = {
     SETTINGS: config.SETTINGS,
-    envName: config.envName as (key: string) => string,
+    envName: config.envName,
     ConfigError: config.ConfigError,
     loadServerConfig: (flags, environment) => config.loadServerConfig(flags, environment),
     startServer: async (loaded) => {
