@@ -6,7 +6,8 @@
  * environment passes the server's own configuration check. When Docker Compose is installed,
  * `docker compose config` must accept the file and agree with this reading of it.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { createServer } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { loadServerConfig } from '../../packages/node/src/config/config.js';
 import {
@@ -91,6 +92,30 @@ describe('docker-compose.yml', () => {
       const port = splitHostPort(envOf(name).FLOTILLA_LISTEN!).port;
       expect(command).toContain(`http://127.0.0.1:${port}/health`);
       expect(command).not.toMatch(/curl|wget/);
+    }
+  });
+
+  it('has a healthcheck command that passes only while /health answers 200', async () => {
+    const [, executable, ...args] = compose.services.n1!.healthcheck!.test as string[];
+    expect(executable).toBe('node');
+    let healthy = true;
+    const server = createServer((req, res) => {
+      res.writeHead(req.url === '/health' && healthy ? 200 : 503).end('{}');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as { port: number };
+    // The container's port is fixed; point the same script at the stand-in's port.
+    const local = args.map((a) => a.replace('127.0.0.1:7401', `127.0.0.1:${port}`));
+    const run = () =>
+      new Promise<number | null>((resolve) => {
+        spawn(process.execPath, local, { stdio: 'ignore' }).once('exit', (code) => resolve(code));
+      });
+    try {
+      expect(await run()).toBe(0);
+      healthy = false;
+      expect(await run()).toBe(1);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
     }
   });
 
