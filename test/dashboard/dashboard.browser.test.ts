@@ -94,7 +94,7 @@ describe('the dashboard on a real cluster', () => {
     expect(await page.locator('[data-testid="node-row"]').count()).toBe(3);
     const leaderRow = page.locator(`[data-testid="node-row"][data-node="${leader.id}"] [data-field="role"]`);
     expect(await leaderRow.textContent()).toContain('leader');
-    expect(await page.title()).toBe('Flotilla dashboard');
+    expect(await page.title()).toBe(`${follower.id} (follower) · Flotilla`);
   });
 
   it('shows the depth of a queue change as messages are published', async () => {

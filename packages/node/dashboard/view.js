@@ -72,6 +72,7 @@ const NODE_FIELDS = ['node', 'address', 'role', 'link', 'matchIndex', 'lag'];
  * @param {{sinceMs: number, changes: number}} leader
  */
 export function renderCluster(status, ready, leader) {
+  document.title = `${status.nodeId} (${status.role}) · Flotilla`;
   setText(byId('serving-node'), status.nodeId);
   setText(byId('serving-role'), status.role);
   byId('serving-role').dataset.role = status.role;
