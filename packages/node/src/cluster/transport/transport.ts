@@ -150,11 +150,13 @@ export class PeerTransport {
     else link.setAddress(address);
   }
 
-  /** Stop talking to `peer` (it left the cluster): close both directions. */
+  /**
+   * Stop dialing `peer` (it left the cluster). Its inbound link, if any, stays: what it still sends
+   * is harmless (the core ignores non-members) and closing would only make it redial.
+   */
   removePeer(peer: NodeId): void {
     this.links.get(peer)?.close();
     this.links.delete(peer);
-    this.inbound.get(peer)?.close(CloseCode.GoingAway, 'removed from the cluster');
     this.announced.delete(peer);
   }
 
