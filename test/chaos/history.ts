@@ -170,6 +170,7 @@ export class HistoryWriter {
   private readonly out: WriteStream;
   private nextIndex = 0;
   private readonly startMs = performance.now();
+  private readonly kinds = new Map<string, number>();
 
   constructor(readonly path: string) {
     this.out = createWriteStream(path, { flags: 'w' });
@@ -183,7 +184,13 @@ export class HistoryWriter {
   record(event: HistoryEventBody): HistoryEvent {
     const full = { i: this.nextIndex++, t: this.now(), ...event } as HistoryEvent;
     this.out.write(`${JSON.stringify(full)}\n`);
+    this.kinds.set(event.kind, (this.kinds.get(event.kind) ?? 0) + 1);
     return full;
+  }
+
+  /** Events of one kind recorded so far (for progress lines and tests). */
+  count(kind: HistoryEventBody['kind']): number {
+    return this.kinds.get(kind) ?? 0;
   }
 
   get size(): number {

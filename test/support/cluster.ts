@@ -30,6 +30,10 @@ export interface ClusterNode {
   dataDir: string;
   logFile: string;
   process: ChildProcess | null;
+  /** Started with `--join`: waits to be added to the running cluster instead of bootstrapping. */
+  join?: boolean;
+  /** True while the process is stopped with SIGSTOP (see `pause`). */
+  paused?: boolean;
 }
 
 export interface ClusterOptions {
@@ -41,6 +45,17 @@ export interface ClusterOptions {
   peerAddress?: (id: string, port: number) => string;
   /** Keep data directories after stop (for debugging). */
   keepData?: boolean;
+  /** Directory for data and logs (created if missing); default: a new temporary directory. */
+  root?: string;
+  /**
+   * The `--peers` value for one node; default `peersArg()` for every node. Lets each node reach
+   * each peer at its own address (e.g. one proxy per directed link).
+   */
+  peersFor?: (node: ClusterNode, cluster: TestCluster) => string;
+  /** The `--advertise` address of a node; default `peerAddress`, else its own port. */
+  advertiseFor?: (node: ClusterNode) => string;
+  /** Runs once ports are known and before any process starts (e.g. to start proxies in front of them). */
+  beforeSpawn?: (nodes: readonly ClusterNode[]) => Promise<void>;
 }
 
 /** Cluster status as served by `/api/cluster`. */
@@ -54,8 +69,23 @@ export interface ApiClusterStatus {
   [key: string]: unknown;
 }
 
+function describeNode(root: string, id: string, port: number): ClusterNode {
+  return {
+    id,
+    port,
+    url: `ws://127.0.0.1:${port}/client`,
+    httpUrl: `http://127.0.0.1:${port}`,
+    dataDir: join(root, id),
+    logFile: join(root, `${id}.log`),
+    process: null,
+  };
+}
+
 export class TestCluster {
   readonly secret = `test-secret-${Math.random().toString(36).slice(2)}`;
+
+  /** Numbers of node ids retired, never to be reused. */
+  private readonly retiredIds: number[] = [];
 
   private constructor(
     readonly root: string,
@@ -65,22 +95,13 @@ export class TestCluster {
 
   static async start(options: ClusterOptions = {}): Promise<TestCluster> {
     const size = options.size ?? 3;
-    const root = mkdtempSync(join(tmpdir(), 'flotilla-cluster-'));
+    const root = options.root ?? mkdtempSync(join(tmpdir(), 'flotilla-cluster-'));
+    mkdirSync(root, { recursive: true });
     const ports = await freePorts(size);
-    const nodes = ports.map((port, i) => {
-      const id = `n${i + 1}`;
-      return {
-        id,
-        port,
-        url: `ws://127.0.0.1:${port}/client`,
-        httpUrl: `http://127.0.0.1:${port}`,
-        dataDir: join(root, id),
-        logFile: join(root, `${id}.log`),
-        process: null,
-      };
-    });
+    const nodes = ports.map((port, i) => describeNode(root, `n${i + 1}`, port));
     const cluster = new TestCluster(root, nodes, options);
     try {
+      await options.beforeSpawn?.(nodes);
       for (const node of nodes) cluster.spawnNode(node);
       await Promise.all(nodes.map((n) => cluster.waitHealthy(n)));
     } catch (err) {
@@ -105,6 +126,46 @@ export class TestCluster {
     return this.nodes.map((n) => `${n.id}=${addr(n.id, n.port)}`).join(',');
   }
 
+  /**
+   * Start one more node, `n<k>` with k above every id used so far, with `--join`: it waits to be
+   * added as a member (`POST /api/cluster/members`). `beforeSpawn` runs for it first.
+   */
+  async addNode(): Promise<ClusterNode> {
+    const used = this.nodes.map((n) => Number(n.id.slice(1))).concat(this.retiredIds);
+    const id = `n${Math.max(0, ...used) + 1}`;
+    const [port] = await freePorts(1);
+    const node: ClusterNode = { ...describeNode(this.root, id, port!), join: true };
+    await this.options.beforeSpawn?.([node]);
+    this.nodes.push(node);
+    this.spawnNode(node);
+    await this.waitHealthy(node);
+    return node;
+  }
+
+  /** Kill a node if it runs and forget it (after it was removed from the membership); its files stay. */
+  async retire(id: string): Promise<void> {
+    const node = this.node(id);
+    if (node.process) await this.signal(id, 'SIGKILL');
+    this.nodes.splice(this.nodes.indexOf(node), 1);
+    this.retiredIds.push(Number(id.slice(1)));
+  }
+
+  /** Freeze a node's process (SIGSTOP): it keeps its sockets but answers nothing until `resume`. */
+  pause(id: string): void {
+    const node = this.node(id);
+    if (!node.process) throw new Error(`${id} is not running`);
+    node.process.kill('SIGSTOP');
+    node.paused = true;
+  }
+
+  /** Let a paused node run again (SIGCONT). */
+  resume(id: string): void {
+    const node = this.node(id);
+    if (!node.process) throw new Error(`${id} is not running`);
+    node.process.kill('SIGCONT');
+    node.paused = false;
+  }
+
   /** Start (or restart) a node's process with its existing data directory. */
   async startNode(id: string): Promise<void> {
     const node = this.node(id);
@@ -115,7 +176,10 @@ export class TestCluster {
 
   private spawnNode(node: ClusterNode): void {
     mkdirSync(node.dataDir, { recursive: true });
-    const advertise = this.options.peerAddress?.(node.id, node.port) ?? `127.0.0.1:${node.port}`;
+    const advertise =
+      this.options.advertiseFor?.(node) ??
+      this.options.peerAddress?.(node.id, node.port) ??
+      `127.0.0.1:${node.port}`;
     const args = [
       CLI_MAIN,
       'server',
@@ -128,9 +192,10 @@ export class TestCluster {
       '--advertise',
       advertise,
       '--peers',
-      this.peersArg(),
+      this.options.peersFor?.(node, this) ?? this.peersArg(),
       '--cluster-secret',
       this.secret,
+      ...(node.join ? ['--join'] : []),
       ...(this.options.args ?? []),
     ];
     const log = openSync(node.logFile, 'a');
@@ -142,7 +207,10 @@ export class TestCluster {
     live.add(child);
     child.once('exit', () => {
       live.delete(child);
-      if (node.process === child) node.process = null;
+      if (node.process === child) {
+        node.process = null;
+        node.paused = false;
+      }
     });
     node.process = child;
   }
