@@ -19,6 +19,7 @@
  * - Failure: an I/O error from storage or a broken invariant logs fatal and stops the node.
  */
 import { randomInt } from 'node:crypto';
+import { FlotillaError } from '@flotilla/shared';
 import {
   type ConfChange,
   ConfChangeType,
@@ -35,6 +36,7 @@ import {
   type RaftStatus,
   type ReadState,
   type Ready,
+  Refusal,
   type SnapshotMessage,
   type SnapshotMeta,
   type SoftState,
@@ -59,6 +61,7 @@ import {
   refused,
   unavailable,
 } from './errors.js';
+import { readSnapshotPreamble } from './snapshot-format.js';
 import type { PeerHandler, PeerTransport } from './transport/index.js';
 import type { MemberStatus, NodeStatus, ReplicatedLog, ReplicatedStateMachine, Role } from './types.js';
 
@@ -262,11 +265,24 @@ export class RaftDriver implements ReplicatedLog {
         );
         ({ recovered, snapshotSizeBytes } = await bootstrap(this.storage, this.options.peers, this.app));
       }
+      await this.readAddressBook();
       this.startCore(recovered, snapshotSizeBytes);
     } catch (err) {
       this.state = 'failed';
       this.resolveClosed(err as Error);
       throw err;
+    }
+  }
+
+  /** Where the snapshot's members are, known before any link is needed (the restore reads it again). */
+  private async readAddressBook(): Promise<void> {
+    const reader = this.storage.openSnapshot();
+    if (reader === null) return;
+    try {
+      const { addresses } = await readSnapshotPreamble(reader);
+      for (const [id, address] of addresses) if (!this.addresses.has(id)) this.addresses.set(id, address);
+    } finally {
+      reader.close();
     }
   }
 
@@ -714,7 +730,8 @@ export class RaftDriver implements ReplicatedLog {
       if (id === this.nodeId) continue;
       const address = this.addresses.get(id);
       if (address === undefined) {
-        this.logger.warn({ peer: id }, 'no address known for a member yet');
+        // Normal while a snapshot's preamble (the address book) is still being read.
+        this.logger.debug({ peer: id }, 'no address known for a member yet');
         continue;
       }
       this.dialed.add(id);
@@ -742,6 +759,7 @@ export class RaftDriver implements ReplicatedLog {
   private learnAddresses(book: Map<NodeId, string>): void {
     for (const [id, address] of book) if (!this.addresses.has(id)) this.addresses.set(id, address);
     this.confDirty = true;
+    this.scheduleDrive();
   }
 
   private leaderHint(): LeaderHint {
@@ -925,34 +943,42 @@ export class RaftDriver implements ReplicatedLog {
   addLearner(id: NodeId, address: string): Promise<void> {
     if (!NODE_ID.test(id))
       return Promise.reject(invalidArgument('id', 'letters, digits, _ . - (at most 64)'));
-    if (!HOST_PORT.test(address))
+    if (!HOST_PORT.test(address)) {
       return Promise.reject(invalidArgument('address', `expected host:port, got ${JSON.stringify(address)}`));
-    return this.changeMembership(
-      `add learner ${id}`,
-      { type: ConfChangeType.AddLearner, node: id, address },
-      () => this.addresses.set(id, address),
-    );
+    }
+    return this.changeWhenPossible(`add learner ${id}`, {
+      type: ConfChangeType.AddLearner,
+      node: id,
+      address,
+    });
   }
 
   /** Promotes a learner, waiting (bounded) for it to catch up if it is still behind. */
-  async promoteLearner(id: NodeId): Promise<void> {
-    const deadline = Date.now() + 10 * this.options.electionTimeoutMs;
-    for (;;) {
-      try {
-        return await this.changeMembership(`promote ${id}`, {
-          type: ConfChangeType.PromoteLearner,
-          node: id,
-        });
-      } catch (err) {
-        const reason = (err as { details?: { reason?: unknown } }).details?.reason;
-        if (reason !== 'learner-behind' || Date.now() > deadline) throw err;
-        await new Promise((resolve) => setTimeout(resolve, this.options.heartbeatMs));
-      }
-    }
+  promoteLearner(id: NodeId): Promise<void> {
+    return this.changeWhenPossible(`promote ${id}`, { type: ConfChangeType.PromoteLearner, node: id });
   }
 
   removeMember(id: NodeId): Promise<void> {
-    return this.changeMembership(`remove ${id}`, { type: ConfChangeType.RemoveNode, node: id });
+    return this.changeWhenPossible(`remove ${id}`, { type: ConfChangeType.RemoveNode, node: id });
+  }
+
+  /**
+   * Proposes a change, retrying for a while (every heartbeat, up to ten election timeouts) while the
+   * core answers "not yet": a new leader's first entry is not committed, an earlier change is still
+   * uncommitted, or the learner to promote is behind. Other refusals are final.
+   */
+  private async changeWhenPossible(what: string, change: ConfChange): Promise<void> {
+    const deadline = Date.now() + 10 * this.options.electionTimeoutMs;
+    for (;;) {
+      try {
+        return await this.changeMembership(what, change);
+      } catch (err) {
+        const reason = err instanceof FlotillaError ? err.details.reason : undefined;
+        const notYet = reason === Refusal.ChangePending || reason === Refusal.LearnerBehind;
+        if (!notYet || Date.now() > deadline) throw err;
+        await new Promise((resolve) => setTimeout(resolve, this.options.heartbeatMs));
+      }
+    }
   }
 
   private changeMembership(
@@ -969,7 +995,8 @@ export class RaftDriver implements ReplicatedLog {
     const result = this.guard(() => this.raft!.proposeConfChange(change));
     if (result === undefined) return Promise.reject(unavailable(what, 'the node failed'));
     if (!result.ok) return Promise.reject(refused(what, result.reason, this.leaderHint()));
-    onProposed();
+    // A leader dials a new learner at once, before the entry is even durable.
+    if (change.address !== undefined) this.addresses.set(change.node, change.address);
     this.logger.info(
       { change: describeChange(change), index: result.index, term: result.term },
       'membership change proposed',

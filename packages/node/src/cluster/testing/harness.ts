@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RaftLimits } from '../../raft/index.js';
+import { FileStorage, NodeDisk, type RaftStorage } from '../../storage/index.js';
 import type { SnapshotEvent } from '../app-runner.js';
 import { type DriverObserver, RaftDriver, type StopOptions } from '../driver.js';
 import { PeerTransport, type TransportLimits } from '../transport/index.js';
@@ -36,6 +37,8 @@ export interface NodeStartOptions {
   secret?: string;
   /** Peers given on the command line (default: the initial voters). */
   peers?: Map<string, string>;
+  /** Wraps the node's FileStorage (e.g. to inject I/O errors). */
+  wrapStorage?: (storage: RaftStorage) => RaftStorage;
 }
 
 export interface TestNode {
@@ -102,7 +105,9 @@ export class TestCluster {
       advertise: server.address,
       peers: options.peers ?? this.peers,
       join: options.join ?? false,
-      dataDir: join(this.root, id),
+      ...(options.wrapStorage === undefined
+        ? { dataDir: join(this.root, id) }
+        : { storage: options.wrapStorage(new FileStorage({ disk: new NodeDisk(join(this.root, id)) })) }),
       transport,
       app,
       tickMs: this.options.tickMs ?? 10,

@@ -49,6 +49,9 @@ export interface TestServer {
   address: string;
   /** Stops listening and destroys every connection, upgraded ones included. */
   close(): Promise<void>;
+  /** Stops reading from every current connection, like a stopped (SIGSTOP) process; `resume` undoes it. */
+  pause(): void;
+  resume(): void;
 }
 
 /** An HTTP server on 127.0.0.1 routing `/cluster` upgrades to `handler` (port 0: a free one). */
@@ -79,6 +82,12 @@ export async function listenForPeers(handler: UpgradeHandler, port = 0): Promise
     server,
     port: bound,
     address: `127.0.0.1:${bound}`,
+    pause: () => {
+      for (const socket of sockets) socket.pause();
+    },
+    resume: () => {
+      for (const socket of sockets) socket.resume();
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
