@@ -9,6 +9,7 @@ import type { NodeStatus } from '../cluster/types.js';
 /** A JSON view of a stored message (bodies as base64, plus text when they are UTF-8). */
 export interface MessageJson {
   seq: number;
+  state: 'ready' | 'delayed' | 'retrying' | 'in-flight';
   deliveryCount: number;
   publishedAtMs: number;
   priority: number;
@@ -18,6 +19,8 @@ export interface MessageJson {
   bodyBase64: string;
   /** The body as text when it is valid UTF-8 (or JSON/msgpack rendered as JSON). */
   bodyText: string | null;
+  /** Where a dead-lettered message came from and why. */
+  deadLetter: { queue: string; seq: number; deliveryCount: number; reason: string; timeMs: number } | null;
 }
 
 /** An error with a stable code, mapped onto an HTTP status; NOT_LEADER requests are forwarded. */
