@@ -840,6 +840,11 @@ export class RaftDriver implements ReplicatedLog {
     return () => this.listeners.delete(listener);
   }
 
+  /** The current term, cheaply (for a logger's mixin: every line carries node id and term). */
+  get currentTerm(): number {
+    return this.term;
+  }
+
   /** The core's own view (role, indexes, per-peer progress), for diagnostics and tests. */
   raftStatus(): RaftStatus | null {
     return this.raft?.status() ?? null;

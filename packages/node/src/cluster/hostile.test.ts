@@ -69,7 +69,8 @@ describe('hostile peers', () => {
   });
 
   it('drops garbage and invalid messages from an authenticated peer without disturbing the leader', async () => {
-    cluster = await TestCluster.start({ size: 3 });
+    // A long election timeout, so that only the garbage could unseat the leader on a busy machine.
+    cluster = await TestCluster.start({ size: 3, electionTimeoutMs: 1000, heartbeatMs: 50 });
     const leader = await cluster.waitForLeader();
     await cluster.propose('before');
     const term = leader.driver.status().term;
