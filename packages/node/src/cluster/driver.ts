@@ -744,7 +744,13 @@ export class RaftDriver implements ReplicatedLog {
       this.transport.setPeer(id, address);
     }
     for (const gone of before) {
-      if (gone === this.nodeId) continue;
+      if (gone === this.nodeId) {
+        this.logger.warn(
+          { term: this.term },
+          'this node is no longer a member of the cluster; it can be stopped',
+        );
+        continue;
+      }
       this.dialed.delete(gone);
       this.transport.removePeer(gone);
       this.readers.get(gone)?.close();

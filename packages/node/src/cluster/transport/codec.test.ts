@@ -3,13 +3,14 @@
  * batch encodes shared entries once; and hostile bytes (random, truncated, trailing, wrong field
  * counts, oversized strings) are refused with a typed error, never a crash or a wrong message.
  */
-import { FlotillaError } from '@flotilla/shared';
+import { FlotillaError, MsgpackWriter } from '@flotilla/shared';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { type Entry, EntryType, type Message, validateMessage } from '../../raft/index.js';
 import {
   decodePeerFrame,
   encodeAuth,
+  encodeEntries,
   encodeHello,
   encodeMessages,
   encodeWelcome,
@@ -100,6 +101,25 @@ describe('peer frame codec', () => {
     expect(decoded.message.to).toBe('n3');
     expect(decoded.message.entries.map((e) => e.index)).toEqual([5, 6]);
     expect(decoded.message.entries[0]!.data.buffer).toBe(frame.buffer);
+  });
+
+  it('writes entries exactly as the shared msgpack writer would, for every size class', () => {
+    const sizes = [0, 1, 255, 256, 65_535, 65_536];
+    const terms = [1, 127, 128, 255, 256, 65_535, 65_536, 2 ** 32 - 1, 2 ** 32, Number.MAX_SAFE_INTEGER];
+    const entries: Entry[] = terms.map((term, i) => ({
+      index: i + 1,
+      term,
+      type: EntryType.Normal,
+      data: new Uint8Array(sizes[i % sizes.length]!).fill(i),
+    }));
+    const reference = new MsgpackWriter();
+    for (const e of entries) {
+      reference.arrayHeader(3);
+      reference.uint(e.term);
+      reference.uint(e.type);
+      reference.bin(e.data);
+    }
+    expect(Buffer.compare(encodeEntries(entries), reference.finish())).toBe(0);
   });
 
   it('round-trips the handshake frames', () => {

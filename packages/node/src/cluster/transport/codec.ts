@@ -98,8 +98,6 @@ const FIELD_COUNTS: Readonly<Record<MessageType, number>> = {
 // Encoding
 
 const writer = new MsgpackWriter(4 * 1024);
-/** Kept separately so its buffer stays grown to the size of a typical entries batch. */
-const entriesWriter = new MsgpackWriter(256 * 1024);
 
 export function encodeHello(nodeId: NodeId, nonce: Uint8Array): Uint8Array {
   writer.reset();
@@ -180,16 +178,86 @@ function encodeAppend(
   return { message, parts: [header, cached.block], bytes: header.length + cached.block.length, bulk: true };
 }
 
-/** `[term, type, data]` per entry, back to back (the array header is in the message header). */
+/**
+ * `[term, type, data]` per entry, back to back (the array header is in the message header). Sized
+ * exactly first, so each entry's data is copied once, straight into the bytes every follower gets.
+ * (Written by hand rather than through `MsgpackWriter`, whose `finish()` would copy the whole block
+ * again; the format is plain msgpack and is read back with `MsgpackReader`.)
+ */
 export function encodeEntries(entries: readonly Entry[]): Uint8Array {
-  entriesWriter.reset();
+  let size = 0;
   for (const entry of entries) {
-    entriesWriter.arrayHeader(3);
-    entriesWriter.uint(entry.term);
-    entriesWriter.uint(entry.type);
-    entriesWriter.bin(entry.data);
+    size +=
+      1 +
+      uintBytes(entry.term) +
+      uintBytes(entry.type) +
+      binHeaderBytes(entry.data.length) +
+      entry.data.length;
   }
-  return entriesWriter.finish();
+  const out = new Uint8Array(size);
+  const view = new DataView(out.buffer);
+  let at = 0;
+  for (const entry of entries) {
+    out[at++] = 0x93; // fixarray of 3
+    at = writeUint(view, at, entry.term);
+    at = writeUint(view, at, entry.type);
+    at = writeBinHeader(view, at, entry.data.length);
+    out.set(entry.data, at);
+    at += entry.data.length;
+  }
+  if (at !== size) throw new Error(`entries block: wrote ${at} bytes, sized ${size}`);
+  return out;
+}
+
+function uintBytes(value: number): number {
+  if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`not a uint: ${value}`);
+  return value < 0x80 ? 1 : value < 0x100 ? 2 : value < 0x10000 ? 3 : value < 0x1_0000_0000 ? 5 : 9;
+}
+
+function writeUint(view: DataView, at: number, value: number): number {
+  if (value < 0x80) {
+    view.setUint8(at, value);
+    return at + 1;
+  }
+  if (value < 0x100) {
+    view.setUint8(at, 0xcc);
+    view.setUint8(at + 1, value);
+    return at + 2;
+  }
+  if (value < 0x10000) {
+    view.setUint8(at, 0xcd);
+    view.setUint16(at + 1, value);
+    return at + 3;
+  }
+  if (value < 0x1_0000_0000) {
+    view.setUint8(at, 0xce);
+    view.setUint32(at + 1, value);
+    return at + 5;
+  }
+  view.setUint8(at, 0xcf);
+  view.setUint32(at + 1, Math.floor(value / 0x1_0000_0000));
+  view.setUint32(at + 5, value >>> 0);
+  return at + 9;
+}
+
+function binHeaderBytes(length: number): number {
+  return length < 0x100 ? 2 : length < 0x10000 ? 3 : 5;
+}
+
+function writeBinHeader(view: DataView, at: number, length: number): number {
+  if (length < 0x100) {
+    view.setUint8(at, 0xc4);
+    view.setUint8(at + 1, length);
+    return at + 2;
+  }
+  if (length < 0x10000) {
+    view.setUint8(at, 0xc5);
+    view.setUint16(at + 1, length);
+    return at + 3;
+  }
+  view.setUint8(at, 0xc6);
+  view.setUint32(at + 1, length);
+  return at + 5;
 }
 
 /** The whole frame of every message but an append's entries (for which it writes only the array header). */
