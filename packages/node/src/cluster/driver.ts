@@ -178,6 +178,7 @@ export class RaftDriver implements ReplicatedLog {
   private ticker: NodeJS.Timeout | null = null;
   private driveScheduled = false;
   private unregister: () => void = () => {};
+  private starting: Promise<void> = Promise.resolve();
 
   // Persistence pipeline.
   private readonly inFlight: InFlightReady[] = [];
@@ -257,12 +258,17 @@ export class RaftDriver implements ReplicatedLog {
    * Recovers storage (bootstrapping a new cluster on an initial member's first start), starts the
    * core, registers with the transport and starts ticking. Rejects on corrupt storage.
    */
-  async start(): Promise<void> {
+  start(): Promise<void> {
     if (this.state !== 'new') throw new Error(`driver of ${this.nodeId} already started`);
     this.state = 'starting';
+    this.starting = this.recoverAndStart();
+    return this.starting;
+  }
+
+  private async recoverAndStart(): Promise<void> {
     try {
       let recovered = this.storage.recover();
-      let snapshotSizeBytes = this.storage.openSnapshot()?.size ?? 0;
+      let snapshotSizeBytes = snapshotSize(this.storage);
       if (!this.options.join && isEmptyStorage(recovered)) {
         this.logger.info(
           { voters: [...this.options.peers.keys()] },
@@ -303,7 +309,7 @@ export class RaftDriver implements ReplicatedLog {
       logger: this.logger,
       limits: this.limits,
     });
-    this.term = recovered.hardState.term;
+    this.term = this.raft.status().term;
     this.unregister = this.transport.registerGroup(this.group, this.peerHandler);
     this.state = 'running';
     this.ticker = setInterval(this.tick, this.options.tickMs);
@@ -319,6 +325,7 @@ export class RaftDriver implements ReplicatedLog {
    * what waits on the log, close the peer links, flush and close storage. Idempotent.
    */
   async stop(options: StopOptions = {}): Promise<void> {
+    if (this.state === 'starting') await this.starting.catch(() => {});
     if (this.state !== 'running') {
       if (this.state === 'new') this.finish(null);
       await this.closed;
@@ -338,6 +345,7 @@ export class RaftDriver implements ReplicatedLog {
   /** Stops at once, like a killed process: links dropped, nothing flushed beyond what is queued (tests). */
   kill(): void {
     if (this.state === 'stopped' || this.state === 'failed') return;
+    if (this.state === 'new') return this.finish(null);
     this.state = 'stopped';
     this.halt(unavailable('operation', 'the node was killed'));
     this.transport.terminate();
@@ -1023,6 +1031,12 @@ export class RaftDriver implements ReplicatedLog {
       this.pendingChange = { what, index: result.index, term: result.term, resolve, reject, timer };
     });
   }
+}
+
+function snapshotSize(storage: RaftStorage): number {
+  const reader = storage.openSnapshot();
+  reader?.close();
+  return reader?.size ?? 0;
 }
 
 function describeChange(change: ConfChange): string {
