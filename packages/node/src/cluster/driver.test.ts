@@ -52,6 +52,30 @@ describe('raft driver', () => {
     expect(follower.driver.status().members.every((m) => m.matchIndex === null)).toBe(true);
   });
 
+  it('runs a single-node cluster, and reports to its observer', async () => {
+    const events: string[] = [];
+    cluster = await TestCluster.start({
+      size: 1,
+      observer: () => ({
+        sync: (report) => events.push(report.entries > 0 ? 'sync' : 'sync-empty'),
+        committed: (ms) => events.push(ms >= 0 ? 'committed' : 'negative latency'),
+        leaderChanged: (leaderId, term) => events.push(`leader ${leaderId} t${term}`),
+      }),
+    });
+    const leader = await cluster.waitForLeader();
+    expect(leader.id).toBe('n1');
+    const at = await cluster.propose('alone');
+    await leader.driver.readBarrier();
+    expect(leader.app.items).toEqual([{ index: at.index, text: 'alone' }]);
+    expect(events).toContain('leader n1 t2');
+    expect(events).toContain('sync');
+    expect(events).toContain('committed');
+    await cluster.stop('n1');
+    await cluster.restart('n1');
+    await cluster.waitForLeader();
+    expect(cluster.node('n1').app.texts()).toEqual(['alone']);
+  });
+
   it('starts every initial member from the same bootstrap snapshot', async () => {
     cluster = await TestCluster.start({ size: 3 });
     const bodies = cluster.alive().map((node) => {

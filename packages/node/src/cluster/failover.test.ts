@@ -8,6 +8,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { TestCluster } from './testing/harness.js';
+import { waitFor } from './testing/support.js';
 
 let cluster: TestCluster | null = null;
 afterEach(async () => {
@@ -21,9 +22,17 @@ describe('failover', () => {
     const old = await cluster.waitForLeader();
     const oldTerm = old.driver.status().term;
     const committed = await cluster.proposeMany(30, 'committed-');
+    const survivor = cluster.alive().find((n) => n !== old)!;
+    const seen: string[] = [];
+    survivor.driver.onStatusChange((s) => seen.push(`${s.role}:${s.leaderId ?? '-'}:t${s.term}`));
     await cluster.kill(old.id);
     const next = await cluster.waitForLeader();
     expect(next.id).not.toBe(old.id);
+    // The survivor's listeners heard of the change (role, leader or term) up to the new leader.
+    await waitFor(
+      () => seen.at(-1)?.endsWith(`:${next.id}:t${next.driver.status().term}`) === true,
+      'status change',
+    );
     expect(next.driver.status().term).toBeGreaterThan(oldTerm);
     const after = await cluster.propose('after-failover');
     await cluster.waitForApplied(after.index);
