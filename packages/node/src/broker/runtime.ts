@@ -75,6 +75,7 @@ export class QueueRuntime implements ReplicatedStateMachine {
   private tickInFlight = false;
   private retryTimer: TimerHandle | null = null;
   private readonly lostListeners: ((status: NodeStatus) => void)[] = [];
+  private readonly statusListeners: ((status: NodeStatus) => void)[] = [];
   private unsubscribeStatus: () => void = () => {};
   private readBarrierShared: Promise<void> | null = null;
   private stopped = false;
@@ -185,11 +186,15 @@ export class QueueRuntime implements ReplicatedStateMachine {
 
   /** Listeners called after this node stopped being leader (pending work already failed). */
   onLeadershipLost(listener: (status: NodeStatus) => void): () => void {
-    this.lostListeners.push(listener);
-    return () => {
-      const at = this.lostListeners.indexOf(listener);
-      if (at >= 0) this.lostListeners.splice(at, 1);
-    };
+    return addListener(this.lostListeners, listener);
+  }
+
+  /**
+   * Listeners called after every status change of the log (role, term, leader), once the runtime
+   * has reacted to it; e.g. to learn who leads after this node stepped down without knowing.
+   */
+  onStatusChange(listener: (status: NodeStatus) => void): () => void {
+    return addListener(this.statusListeners, listener);
   }
 
   /** The prefix of consumer ids made by this node in the current term: `<nodeId>:<term>:`. */
@@ -334,6 +339,7 @@ export class QueueRuntime implements ReplicatedStateMachine {
       this.loseLeadership(status);
     }
     if (leaderNow && this.leadership.kind === 'follower') this.gainLeadership(status.term);
+    for (const listener of [...this.statusListeners]) listener(status);
   }
 
   private gainLeadership(term: number): void {
@@ -579,4 +585,13 @@ function maybeAppliedError(why: string): FlotillaError {
 /** The client URL of a node from its advertised `host:port`. */
 function clientUrl(address: string): string {
   return `ws://${address}/client`;
+}
+
+/** Adds `listener` to `listeners`; returns the function that removes it. */
+function addListener<T>(listeners: ((value: T) => void)[], listener: (value: T) => void): () => void {
+  listeners.push(listener);
+  return () => {
+    const at = listeners.indexOf(listener);
+    if (at >= 0) listeners.splice(at, 1);
+  };
 }

@@ -33,6 +33,14 @@ export interface GatewaySettings {
   sendBufferHighBytes: number;
   /** A connection that has not sent hello by then is closed (1008), so idle sockets do not hold slots. */
   helloTimeoutMs: number;
+  /**
+   * After this node stops leading without knowing the new leader (a hand-over or an election in
+   * progress), how long sessions wait for its name before goingAway goes out without one. A
+   * hand-over names the new leader within milliseconds and an election within about one election
+   * timeout (1 s by default); a goingAway that names it sends clients straight there instead of
+   * probing every node. Requests meanwhile get NOT_LEADER, so no client is held up by the wait.
+   */
+  leaderAnnounceWaitMs: number;
   /** Reported in the welcome. */
   serverVersion: string;
 }
@@ -44,6 +52,7 @@ export const DEFAULT_GATEWAY_SETTINGS: Readonly<GatewaySettings> = Object.freeze
   maxQueuedFrames: 65_536,
   sendBufferHighBytes: 8 * 1024 * 1024,
   helloTimeoutMs: 10_000,
+  leaderAnnounceWaitMs: 2_000,
   serverVersion: '0.1.0',
 });
 

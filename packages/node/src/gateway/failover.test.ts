@@ -75,6 +75,32 @@ describe('leadership loss', () => {
     );
   });
 
+  it('after stepping down without knowing the successor, waits for its name before goingAway', async () => {
+    // A hand-over (SIGTERM, transfer API): the old leader steps down at the new term before it
+    // hears from the new leader. A goingAway without a name would send clients probing every node.
+    const log = new LocalLog();
+    const b = await startBroker({ log, settings: { leaderAnnounceWaitMs: 10_000 } });
+    brokers.push(b);
+    const client = await TestClient.connect(b.url);
+    log.becomeFollower(null, null, 2);
+    expect((await client.ok('cluster', {})).leaderId).toBeNull();
+    expect(client.pushes.filter((p) => p.kind === 'goingAway')).toEqual([]);
+    log.becomeFollower('n2', '10.0.0.2:7400', 2);
+    const goingAway = await client.waitForPush((p) => p.kind === 'goingAway', 'goingAway');
+    expect(goingAway).toMatchObject({ leaderId: 'n2', leaderUrl: 'ws://10.0.0.2:7400/client' });
+    expect(client.pushes.filter((p) => p.kind === 'goingAway')).toHaveLength(1);
+  });
+
+  it('sends goingAway without a leader when none is known by the end of the wait', async () => {
+    const log = new LocalLog();
+    const b = await startBroker({ log, settings: { leaderAnnounceWaitMs: 50 } });
+    brokers.push(b);
+    const client = await TestClient.connect(b.url);
+    log.becomeFollower(null, null, 2);
+    const goingAway = await client.waitForPush((p) => p.kind === 'goingAway', 'goingAway');
+    expect(goingAway).toMatchObject({ leaderId: null, leaderUrl: null });
+  });
+
   it('serves again after regaining leadership, with foreign leases released', async () => {
     const log = new LocalLog();
     const { url, runtime } = await broker(log);

@@ -2,8 +2,8 @@
  * The client gateway: a `ws` WebSocketServer in noServer mode behind the node's HTTP server,
  * which routes upgrades on `/client` to `handleUpgrade`. One `Session` per connection; the gateway
  * owns the set of sessions, enforces the session limit, tells every session when this node stops
- * leading (goingAway naming the new leader; sessions stay open so clients can follow), and runs
- * the client side of a graceful shutdown.
+ * leading (goingAway naming the new leader, waiting briefly to learn it when it is not known yet;
+ * sessions stay open so clients can follow), and runs the client side of a graceful shutdown.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -20,7 +20,7 @@ import type { QueueRuntime } from '../broker/runtime.js';
 import type { NodeStatus } from '../cluster/types.js';
 import type { NodeMetrics } from '../metrics/metrics.js';
 import { type Logger, silentLogger } from '../runtime/logger.js';
-import { type Clock, systemClock, type TimerWheel } from '../runtime/timer-wheel.js';
+import { type Clock, systemClock, type TimerHandle, type TimerWheel } from '../runtime/timer-wheel.js';
 import { clientUrl } from './convert.js';
 import { DEFAULT_GATEWAY_SETTINGS, type GatewayCore, type GatewaySettings } from './core.js';
 import { CloseCode, Session } from './session.js';
@@ -53,6 +53,8 @@ export class Gateway implements GatewayCore {
   private sessionSeq = 0;
   private accepting = true;
   private readonly stopListening: () => void;
+  /** Set while leadership was lost and the new leader's name is awaited: the deadline of the wait. */
+  private leaderAnnounceTimer: TimerHandle | null = null;
 
   constructor(options: GatewayOptions) {
     this.runtime = options.runtime;
@@ -70,7 +72,12 @@ export class Gateway implements GatewayCore {
       perMessageDeflate: false,
       clientTracking: false,
     });
-    this.stopListening = this.runtime.onLeadershipLost((status) => this.leadershipLost(status));
+    const stopLost = this.runtime.onLeadershipLost((status) => this.leadershipLost(status));
+    const stopStatus = this.runtime.onStatusChange((status) => this.statusChanged(status));
+    this.stopListening = () => {
+      stopLost();
+      stopStatus();
+    };
   }
 
   get sessionCount(): number {
@@ -129,7 +136,37 @@ export class Gateway implements GatewayCore {
   }
 
   private leadershipLost(status: NodeStatus): void {
-    const leaderId = status.leaderId === status.nodeId ? null : status.leaderId;
+    if (otherLeader(status) !== null) {
+      this.announceLeader(status);
+      return;
+    }
+    // Stepped down without knowing the successor (a hand-over or an election is under way): wait
+    // a little for its name, so clients go straight to it instead of probing every node.
+    this.leaderAnnounceTimer?.cancel();
+    this.leaderAnnounceTimer = this.timers.after(this.options.leaderAnnounceWaitMs, () => {
+      this.leaderAnnounceTimer = null;
+      this.announceLeader(this.runtime.status());
+    });
+  }
+
+  private statusChanged(status: NodeStatus): void {
+    if (this.leaderAnnounceTimer === null) return;
+    if (status.role === 'leader')
+      this.cancelLeaderAnnounce(); // leading again: nothing to tell
+    else if (otherLeader(status) !== null) {
+      this.cancelLeaderAnnounce();
+      this.announceLeader(status);
+    }
+  }
+
+  private cancelLeaderAnnounce(): void {
+    this.leaderAnnounceTimer?.cancel();
+    this.leaderAnnounceTimer = null;
+  }
+
+  /** goingAway to every session: leadership moved to the leader `status` names (or none known). */
+  private announceLeader(status: NodeStatus): void {
+    const leaderId = otherLeader(status);
     const leaderUrl = leaderId === null ? null : clientUrl(status.leaderAddress);
     for (const session of this.sessions) {
       if (session.principal !== null) session.goingAway('leadership moved', leaderId, leaderUrl, false);
@@ -167,13 +204,20 @@ export class Gateway implements GatewayCore {
 
   /** Tells every client to go (naming the new leader when known) and closes the connections (1001). */
   closeAll(reason: string, leaderId: string | null = null, leaderUrl: string | null = null): void {
+    this.cancelLeaderAnnounce();
     for (const session of [...this.sessions]) session.goingAway(reason, leaderId, leaderUrl, true);
   }
 
   /** Closes the WebSocket server and forgets the runtime hook; call after closeAll. */
   close(): void {
     this.accepting = false;
+    this.cancelLeaderAnnounce();
     this.stopListening();
     this.wss.close();
   }
+}
+
+/** The leader `status` names when it is another node, else null. */
+function otherLeader(status: NodeStatus): string | null {
+  return status.leaderId === status.nodeId ? null : status.leaderId;
 }
