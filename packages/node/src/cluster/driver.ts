@@ -34,7 +34,6 @@ import {
   type RaftLimits,
   RaftNode,
   type RaftStatus,
-  type ReadState,
   type Ready,
   Refusal,
   type SnapshotMessage,
@@ -61,6 +60,7 @@ import {
   refused,
   unavailable,
 } from './errors.js';
+import { ReadWaiters } from './read-waiters.js';
 import { readSnapshotPreamble } from './snapshot-format.js';
 import type { PeerHandler, PeerTransport } from './transport/index.js';
 import type { MemberStatus, NodeStatus, ReplicatedLog, ReplicatedStateMachine, Role } from './types.js';
@@ -136,11 +136,6 @@ interface InFlightReady {
   remaining: number;
 }
 
-interface PendingRead {
-  resolve: () => void;
-  reject: (err: Error) => void;
-}
-
 interface PendingChange {
   what: string;
   index: number;
@@ -202,10 +197,7 @@ export class RaftDriver implements ReplicatedLog {
   private lastLeaderSeen = '';
 
   // Operations waiting on the log.
-  private readSeq = 0;
-  private readonly pendingReads = new Map<number, PendingRead>();
-  /** Reads confirmed by a quorum, waiting for the state machine to reach their index (index order). */
-  private readonly confirmedReads: { index: number; read: PendingRead }[] = [];
+  private readonly reads = new ReadWaiters();
   private pendingChange: PendingChange | null = null;
   private pendingTransfer: PendingTransfer | null = null;
   /** Leader: (index, time) of recent proposals, for commit latency. */
@@ -375,9 +367,7 @@ export class RaftDriver implements ReplicatedLog {
     this.incomingWriter = null;
     for (const reader of this.readers.values()) reader.close();
     this.readers.clear();
-    for (const read of this.pendingReads.values()) read.reject(reason);
-    this.pendingReads.clear();
-    for (const { read } of this.confirmedReads.splice(0)) read.reject(reason);
+    this.reads.failAll(reason);
     this.failChange(outcomeUnknown(this.pendingChange?.what ?? 'change', 'the node stopped'));
     this.settleTransfer(reason);
   }
@@ -491,7 +481,9 @@ export class RaftDriver implements ReplicatedLog {
       this.runner.restore(rd.restoreSnapshot);
     }
     this.runner.apply(rd.committedEntries);
-    for (const readState of rd.readStates) this.readConfirmed(readState);
+    // While a restore runs the state machine is not at any index yet: confirmed reads wait for it.
+    const applied = this.runner.isRestoring ? -1 : this.runner.appliedIndex;
+    for (const readState of rd.readStates) this.reads.confirm(readState, applied);
     this.runner.run();
   }
 
@@ -518,8 +510,7 @@ export class RaftDriver implements ReplicatedLog {
   /** Reads the core never confirmed will not be (it drops them); proposals' fate shows on apply. */
   private leadershipLost(): void {
     const hint = this.leaderHint();
-    for (const read of this.pendingReads.values()) read.reject(notLeader('read', hint));
-    this.pendingReads.clear();
+    this.reads.failPending(notLeader('read', hint));
     this.proposedIndexes.length = 0;
     this.proposedAtMs.length = 0;
   }
@@ -675,9 +666,7 @@ export class RaftDriver implements ReplicatedLog {
           : unavailable(change.what, 'lost to a leader change; retry'),
       );
     }
-    while (this.confirmedReads.length > 0 && this.confirmedReads[0]!.index <= index) {
-      this.confirmedReads.shift()!.read.resolve();
-    }
+    this.reads.applied(index);
     this.reportCommitLatency(index);
   }
 
@@ -702,14 +691,6 @@ export class RaftDriver implements ReplicatedLog {
     if (change === null) return;
     this.clearChange(change);
     change.reject(err);
-  }
-
-  private readConfirmed(state: ReadState): void {
-    const read = this.pendingReads.get(state.ctx);
-    if (read === undefined) return;
-    this.pendingReads.delete(state.ctx);
-    if (this.runner.appliedIndex >= state.index && !this.runner.isRestoring) read.resolve();
-    else this.confirmedReads.push({ index: state.index, read });
   }
 
   private reportCommitLatency(appliedIndex: number): void {
@@ -890,11 +871,11 @@ export class RaftDriver implements ReplicatedLog {
 
   readBarrier(): Promise<void> {
     if (this.state !== 'running') return Promise.reject(unavailable('read', 'the node is not running'));
-    const ctx = ++this.readSeq;
+    const ctx = this.reads.nextContext();
     const result = this.raft!.readIndex(ctx);
     if (!result.ok) return Promise.reject(refused('read', result.reason, this.leaderHint()));
     this.scheduleDrive();
-    return new Promise((resolve, reject) => this.pendingReads.set(ctx, { resolve, reject }));
+    return this.reads.wait(ctx);
   }
 
   transferLeadership(to?: NodeId): Promise<void> {
