@@ -321,6 +321,17 @@ describe('property 3: no delivery after a confirmed ack', () => {
     only(s, 3, 'redelivered-after-ack');
   });
 
+  it('reports a confirmed ack of a lease a newer delivery replaced as an anomaly, not a violation', () => {
+    // The newer delivery came before the stale ack was confirmed: no promise broken, but the
+    // protocol says such an ack gets LEASE_EXPIRED.
+    const s = new Script().stored('a', 1).deliver('a', 1, 1, 1, { client: 'slow' });
+    s.deliver('a', 1, 2, 2).ack(1, 2).ack(1, 1);
+    const report = checkHistory(s.events, finalState());
+    expect(report.violations).toEqual([]);
+    expect(report.anomalies.map((a) => a.kind)).toEqual(['stale-ack-confirmed']);
+    expect(formatReport(report)).toContain('ANOMALY [3] stale-ack-confirmed');
+  });
+
   it('catches a dead letter of a message whose ack was confirmed', () => {
     const s = new Script().stored('a', 1, 'src').deliver('a', 1, 1, 1, { queue: 'src' }).ack(1, 1, 'src');
     s.deliver('a', 1, 2, 1, { queue: 'dlq', origin: 'src' }).ack(1, 2, 'dlq');
@@ -358,6 +369,16 @@ describe('property 5: message groups', () => {
     s.settleFail(s.settleInvoke(1, 1, 'ack', 'g'), 'LEASE_EXPIRED');
     s.ack(2, 2, 'g').deliver('g1', 1, 3, 2, { queue: 'g', group: 'x' }).ack(1, 3, 'g');
     expect(violationsOf(s)).toEqual([]);
+  });
+
+  it('does not take the confirmed ack of a replaced lease as proof the message was still in flight', () => {
+    const s = new Script().stored('g1', 1, 'g', { group: 'x' }).stored('g2', 2, 'g', { group: 'x' });
+    s.deliver('g1', 1, 1, 1, { queue: 'g', group: 'x' }).deliver('g1', 1, 2, 2, { queue: 'g', group: 'x' });
+    s.ack(1, 2, 'g').deliver('g2', 2, 3, 1, { queue: 'g', group: 'x' });
+    s.ack(1, 1, 'g').ack(2, 3, 'g');
+    const report = checkHistory(s.events, finalState());
+    expect(report.violations).toEqual([]);
+    expect(report.anomalies).toHaveLength(1);
   });
 
   it('catches first deliveries out of the order publishes were confirmed in', () => {

@@ -75,6 +75,8 @@ export interface UnavailabilityWindow {
 export interface CheckReport {
   counts: CheckCounts;
   violations: Violation[];
+  /** Deviations from the protocol that break none of the six properties (reported, not failed). */
+  anomalies: Violation[];
   windows: UnavailabilityWindow[];
 }
 
@@ -345,50 +347,46 @@ function checkNoPhantoms(index: HistoryIndex): Violation[] {
   return violations;
 }
 
-/** Property 3: after a confirmed ack of a delivery, the message is never delivered again. */
-function checkNoRedeliveryAfterAck(index: HistoryIndex): Violation[] {
+/** Is `other` a delivery of the same message made after `than` (a higher count, or another lease with the same count)? */
+function isNewer(other: Deliver, than: Deliver): boolean {
+  return (
+    other.deliveryCount > than.deliveryCount ||
+    (other.deliveryCount === than.deliveryCount && other.deliveryId !== than.deliveryId)
+  );
+}
+
+/**
+ * Property 3: once an ack is confirmed, the message is never delivered again — neither in its
+ * queue (a newer delivery) nor from its dead-letter queue. Such a delivery seen only *before* the
+ * ack was confirmed breaks no promise to the user, but it means the broker confirmed an ack of a
+ * lease that was no longer the caller's (docs/protocol.md says LEASE_EXPIRED): an anomaly.
+ */
+function checkNoRedeliveryAfterAck(index: HistoryIndex): { violations: Violation[]; anomalies: Violation[] } {
   const violations: Violation[] = [];
-  const bySeq = new Map<string, Ev<Deliver>[]>();
-  for (const { event } of index.deliveries) {
-    const key = seqKey(event.queue, event.seq);
-    const list = bySeq.get(key) ?? [];
-    list.push(event);
-    bySeq.set(key, list);
-  }
+  const anomalies: Violation[] = [];
   for (const info of index.messages.values()) {
-    const acked = info.deliveries.find((d) => index.confirmedSettlement(d, 'ack'));
-    const dead = info.dlqDeliveries[0];
-    if (!acked || !dead) continue;
-    // Dead-lettering voids the lease first, so a confirmed ack and a dead letter cannot both happen.
-    violations.push({
-      property: 3,
-      kind: 'dead-lettered-after-ack',
-      message: `${info.pid}: ack of ${describeDelivery(acked)} was confirmed, yet it was delivered from ${dead.queue}#${dead.seq} at t=${dead.t}`,
-      ids: [info.pid, seqKey(acked.queue, acked.seq), seqKey(dead.queue, dead.seq)],
-    });
-  }
-  for (const [key, deliveries] of bySeq) {
-    for (const acked of deliveries) {
+    for (const acked of info.deliveries) {
       const ack = index.confirmedSettlement(acked, 'ack');
       if (!ack) continue;
-      // The ack settled the lease it named, so no delivery can come after that one: any later
-      // delivery (higher count, or another lease with the same count) means the ack did not hold.
-      for (const later of deliveries) {
-        const after =
-          later.deliveryCount > acked.deliveryCount ||
-          (later.deliveryCount === acked.deliveryCount && later.deliveryId !== acked.deliveryId);
-        if (!after) continue;
-        const pid = decodePayload(later.body)?.pid ?? '?';
-        violations.push({
+      const ackedAt = ack.outcome!;
+      const newer = info.deliveries.filter((d) => d.seq === acked.seq && isNewer(d, acked));
+      for (const later of [...newer, ...info.dlqDeliveries]) {
+        const ids = [...new Set([info.pid, seqKey(acked.queue, acked.seq), seqKey(later.queue, later.seq)])];
+        const afterwards = later.i > ackedAt.i;
+        const what = later.queue === acked.queue ? 'redelivered-after-ack' : 'dead-lettered-after-ack';
+        const list = afterwards ? violations : anomalies;
+        list.push({
           property: 3,
-          kind: 'redelivered-after-ack',
-          message: `${key} (${pid}): ack of delivery ${acked.deliveryId} (count ${acked.deliveryCount}) was confirmed at t=${ack.outcome!.t}, then ${describeDelivery(later)} at t=${later.t}`,
-          ids: [pid, key],
+          kind: afterwards ? what : 'stale-ack-confirmed',
+          message: afterwards
+            ? `${info.pid}: ack of ${describeDelivery(acked)} was confirmed at t=${ackedAt.t}, then ${describeDelivery(later)} at t=${later.t}`
+            : `${info.pid}: ack of ${describeDelivery(acked)} was confirmed at t=${ackedAt.t} although ${describeDelivery(later)} had come at t=${later.t}: the lease was no longer the caller's`,
+          ids,
         });
       }
     }
   }
-  return violations;
+  return { violations, anomalies };
 }
 
 /** Property 4: each message is stored once: one seq per queue, whatever the retries. */
@@ -421,13 +419,23 @@ function checkStoredOnce(index: HistoryIndex): Violation[] {
 /** Property 5a: two deliveries of one group that were both surely leased at the same moment. */
 function checkGroupExclusive(index: HistoryIndex): Violation[] {
   const violations: Violation[] = [];
-  // A confirmed settlement proves the lease lasted from (before) its delivery to (after) the
-  // settle call: the interval [delivery, settle invoke] is surely in flight.
+  // A confirmed settlement of a message's last delivery proves the message was in flight from
+  // (before) that delivery to (after) the settle call, or ready at the head of its group, which
+  // bars the rest of the group just the same. (The broker also confirms settlements of leases a
+  // newer delivery replaced, so earlier deliveries prove nothing.)
+  const bySeq = new Map<string, Ev<Deliver>[]>();
+  for (const { event } of index.deliveries) {
+    const key = seqKey(event.queue, event.seq);
+    const list = bySeq.get(key) ?? [];
+    list.push(event);
+    bySeq.set(key, list);
+  }
   const intervals = new Map<string, { start: number; end: number; delivery: Ev<Deliver> }[]>();
   for (const { event } of index.deliveries) {
     if (event.group === null) continue;
     const settlement = index.confirmedSettlement(event);
     if (!settlement) continue;
+    if (bySeq.get(seqKey(event.queue, event.seq))!.some((other) => isNewer(other, event))) continue;
     const key = `${event.queue}/${event.group}`;
     const list = intervals.get(key) ?? [];
     list.push({ start: event.i, end: settlement.invoke.i, delivery: event });
@@ -590,17 +598,23 @@ export function checkHistory(
 ): CheckReport {
   const index = new HistoryIndex(events, final);
   const lost = checkNothingLost(index, final);
+  const afterAck = checkNoRedeliveryAfterAck(index);
   const violations = [
     ...lost,
     ...checkNoPhantoms(index),
-    ...checkNoRedeliveryAfterAck(index),
+    ...afterAck.violations,
     ...checkStoredOnce(index),
     ...checkGroupExclusive(index),
     ...checkGroupOrder(index),
     ...checkRecovery(final),
   ];
   const windows = unavailability(index, options.unavailableAfterMs ?? 1_000);
-  return { counts: countOutcomes(index, lost.length, windows), violations, windows };
+  return {
+    counts: countOutcomes(index, lost.length, windows),
+    violations,
+    anomalies: afterAck.anomalies,
+    windows,
+  };
 }
 
 /** The last line of a campaign: `chaos: F faults, C confirmed, L lost, D duplicates, V violations`. */
@@ -615,10 +629,15 @@ export function formatReport(report: CheckReport): string {
   const lines = [
     `published ${c.published} messages: ${c.confirmed} confirmed, ${c.failedMaybe} of unknown outcome, ${c.failedDefinite} refused`,
     `delivered ${c.delivered} messages in ${c.deliveries} deliveries (${c.duplicates} delivered more than once, ${c.redeliveries} redeliveries); ${c.acked} acked, ${c.deadLettered} dead-lettered`,
-    `lost ${c.lost}; ${c.unavailabilityWindows} unavailability windows (longest ${c.longestUnavailableMs} ms)`,
+    `lost ${c.lost}; ${c.unavailabilityWindows} unavailability windows (longest ${c.longestUnavailableMs} ms); ${report.anomalies.length} anomalies`,
   ];
   for (const w of report.windows)
     lines.push(`  no publish confirmed from t=${w.fromT} to t=${w.toT} (${w.ms} ms)`);
+  for (const a of report.anomalies) {
+    lines.push(
+      `ANOMALY [${a.property}] ${a.kind}: ${a.message}${a.ids.length ? ` [${a.ids.join(' ')}]` : ''}`,
+    );
+  }
   for (const v of report.violations) {
     lines.push(
       `VIOLATION [${v.property}] ${v.kind}: ${v.message}${v.ids.length ? ` [${v.ids.join(' ')}]` : ''}`,

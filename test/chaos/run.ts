@@ -8,11 +8,16 @@
  * seed is drawn and printed; the plan and the replay command are printed before anything starts.
  * Ctrl-C stops every process and proxy before exiting.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { replayCommand, runCampaign } from './campaign.js';
+import { checkHistory, formatReport, summaryLine } from './checker.js';
+import { type FinalState, readHistory } from './history.js';
 import { FAULT_KINDS, type FaultKind } from './nemesis.js';
 
 const USAGE = `usage: npm run chaos -- [--nodes 3|5] [--duration seconds] [--seed n] [--kinds k1,k2] [--rate x] [--out dir]
+       npm run chaos -- --check test-output/chaos/<seed>   (judge a recorded campaign again)
 fault kinds: ${FAULT_KINDS.join(', ')}`;
 
 function fail(message: string): never {
@@ -47,6 +52,7 @@ async function main(): Promise<number> {
       kinds: { type: 'string' },
       rate: { type: 'string' },
       out: { type: 'string' },
+      check: { type: 'string' },
       help: { type: 'boolean' },
     },
     strict: true,
@@ -55,6 +61,7 @@ async function main(): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
+  if (values.check !== undefined) return recheck(values.check);
   const nodes = positiveNumber(values.nodes, 'nodes', 3);
   if (nodes !== 3 && nodes !== 5) fail(`--nodes must be 3 or 5, got ${nodes}`);
   const seed = values.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : Number(values.seed);
@@ -81,6 +88,14 @@ async function main(): Promise<number> {
     process.stderr.write(`replay: ${replayCommand(options)}\n`);
     return 2;
   }
+}
+
+/** Runs the checker again on a campaign's recorded history and final state. */
+function recheck(dir: string): number {
+  const final = JSON.parse(readFileSync(join(dir, 'final.json'), 'utf8')) as FinalState;
+  const report = checkHistory(readHistory(join(dir, 'history.jsonl')), final);
+  process.stdout.write(`${formatReport(report)}\n${summaryLine(report)}\n`);
+  return report.violations.length === 0 ? 0 : 1;
 }
 
 // On Ctrl-C the harness's exit hook kills every server process (exit runs 'exit' listeners).
