@@ -88,7 +88,8 @@ describe('the dashboard on a real cluster', () => {
   });
 
   it('loads on a follower and shows the leader and all members', async () => {
-    await page.goto(`${follower.httpUrl}/?pollMs=${POLL_MS}`);
+    const response = await page.goto(`${follower.httpUrl}/?pollMs=${POLL_MS}`);
+    expect(response?.status(), 'the node serves the dashboard at /').toBe(200);
     await waitForText(page, '[data-testid="leader-id"]', (t) => t === leader.id, 'the leader');
     await waitForText(page, '[data-testid="serving-node"]', (t) => t === follower.id, 'the serving node');
     expect(await page.locator('[data-testid="node-row"]').count()).toBe(3);
