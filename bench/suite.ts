@@ -4,6 +4,7 @@
  * date, commit) into one report. `run.ts` is the command line around it; the smoke test calls
  * `runSuite` directly with tiny sizes.
  */
+import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BenchCluster } from './lib/cluster.js';
@@ -89,6 +90,12 @@ function mediansOf(workload: Workload, runs: readonly RunRecord[]): Record<strin
   return medians;
 }
 
+/** Tells `profile.ts` which span of the profiles is the timed part, and which node led. */
+function writeProfileNote(dir: string, id: WorkloadId, run: number, cpu: CpuReport): void {
+  const note = { workload: id, run, leaderId: cpu.leaderId, windowUs: cpu.windowUs };
+  writeFileSync(join(dir, 'timed-window.json'), `${JSON.stringify(note, null, 2)}\n`);
+}
+
 async function runOnce(
   workload: Workload,
   run: number,
@@ -103,6 +110,7 @@ async function runOnce(
   try {
     cluster = await BenchCluster.start({ profileDir });
     const outcome = await workload.run({ cluster, sizes: options.sizes, payloads, log: options.log });
+    if (profileDir !== null) writeProfileNote(profileDir, workload.id, run, outcome.cpu);
     return { run, startedAt, ...outcome, error: null };
   } catch (error) {
     const message = error instanceof Error ? (error.stack ?? error.message) : String(error);

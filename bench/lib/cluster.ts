@@ -6,6 +6,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { connect, type FlotillaClient } from '@flotilla/client';
 import { type ClusterNode, TestCluster } from '../../test/support/cluster.js';
 
@@ -19,6 +20,7 @@ export interface BenchClusterOptions {
 }
 
 /** How long a node has to stop after SIGTERM before it is killed (its profile is then lost). */
+const PROFILER_PRELOAD = fileURLToPath(new URL('./profiler-preload.mjs', import.meta.url));
 const GRACEFUL_STOP_MS = 20_000;
 const FETCH_ATTEMPTS = 3;
 
@@ -32,7 +34,9 @@ export class BenchCluster {
     const env: Record<string, string> = {};
     if (options.profileDir !== null) {
       mkdirSync(options.profileDir, { recursive: true });
-      env.NODE_OPTIONS = `--cpu-prof --cpu-prof-dir=${options.profileDir}`;
+      // Node 20 refuses --cpu-prof in NODE_OPTIONS but allows --import, so a preload profiles.
+      env.NODE_OPTIONS = `--import=${PROFILER_PRELOAD}`;
+      env.FLOTILLA_BENCH_PROFILE_DIR = options.profileDir;
     }
     const args = ['--log-level', options.logLevel ?? 'info'];
     const cluster = await TestCluster.start({ size: 3, args, env });

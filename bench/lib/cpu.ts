@@ -33,6 +33,8 @@ export function processCpuSeconds(pid: number): number | null {
 
 export interface CpuSnapshot {
   atMs: number;
+  /** The monotonic clock in µs (`process.hrtime`), the clock V8 CPU profiles stamp samples with. */
+  monotonicUs: number;
   clientSeconds: number;
   nodes: Record<string, number | null>;
 }
@@ -49,6 +51,8 @@ export interface CpuReport {
   leaderCores: number | null;
   /** Client plus every node. */
   totalCores: number;
+  /** The window on the monotonic clock in µs, to cut the same span out of CPU profiles. */
+  windowUs: [number, number];
 }
 
 /** Takes a snapshot of the client and of each node pid given (node id → pid). */
@@ -56,7 +60,8 @@ export function cpuSnapshot(pids: Record<string, number | null>): CpuSnapshot {
   const usage = process.cpuUsage();
   const nodes: Record<string, number | null> = {};
   for (const [id, pid] of Object.entries(pids)) nodes[id] = pid === null ? null : processCpuSeconds(pid);
-  return { atMs: performance.now(), clientSeconds: (usage.user + usage.system) / 1e6, nodes };
+  const monotonicUs = Number(process.hrtime.bigint() / 1000n);
+  return { atMs: performance.now(), monotonicUs, clientSeconds: (usage.user + usage.system) / 1e6, nodes };
 }
 
 const round2 = (value: number) => Math.round(value * 100) / 100;
@@ -82,5 +87,6 @@ export function cpuReport(start: CpuSnapshot, end: CpuSnapshot, leaderId: string
     leaderId,
     leaderCores: leaderId === null ? null : (nodeCores[leaderId] ?? null),
     totalCores: round2(total),
+    windowUs: [start.monotonicUs, end.monotonicUs],
   };
 }
