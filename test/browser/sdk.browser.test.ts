@@ -1,10 +1,9 @@
 /**
  * Proves the SDK works in a real browser: it bundles for the browser platform with no `ws` or
- * `node:` imports, and a page in headless Chromium connects, creates a queue, publishes (bytes, a
- * string, a value) and consumes through the bundle, over the browser's own WebSocket.
- *
- * The broker side is a `BrowserTarget`: today the SDK's fake in-process cluster; a real cluster
- * can replace it by implementing the same two members (`urls`, `stop`) in `startTarget`.
+ * `node:` imports, and a page in headless Chromium connects to a real 3-node cluster of `flotilla
+ * server` processes, follows from a follower to the leader, creates a queue, publishes (bytes, a
+ * string, a value) and consumes through the bundle, over the browser's own WebSocket. The
+ * cluster's own HTTP API confirms the page's acks.
  */
 
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -15,23 +14,14 @@ import { fileURLToPath } from 'node:url';
 import { build, type Metafile } from 'esbuild';
 import { type BrowserContext, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FakeCluster } from '../../packages/client/src/testing/fake-server.js';
+import { type ClusterNode, TestCluster } from '../support/cluster.js';
+import { waitFor } from '../support/wait.js';
 
-/** What the browser test needs from a broker: client URLs reachable from the page, and a way to stop it. */
-interface BrowserTarget {
-  urls: string[];
-  /** How many messages of `queue` were acked, to check the page's work from outside. */
-  ackedCount(queue: string): Promise<number>;
-  stop(): Promise<void>;
-}
-
-async function startTarget(): Promise<BrowserTarget> {
-  const cluster = await FakeCluster.start({ nodeIds: ['n1', 'n2'], leaderId: 'n2' });
-  return {
-    urls: cluster.urls,
-    ackedCount: async (queue) => cluster.broker.stats(queue).ackedCount,
-    stop: () => cluster.stop(),
-  };
+/** Acked messages of `queue` as the node's replica counts them. */
+async function ackedCount(node: ClusterNode, queue: string): Promise<number> {
+  const res = await fetch(`${node.httpUrl}/api/queues/${encodeURIComponent(queue)}`);
+  if (!res.ok) throw new Error(`stats of ${queue} on ${node.id}: HTTP ${res.status}`);
+  return ((await res.json()) as { ackedCount: number }).ackedCount;
 }
 
 const CHROMIUM_PATH = '/usr/bin/chromium';
@@ -88,7 +78,7 @@ async function serve(files: { sdk: string; scenario: string }): Promise<{ server
 }
 
 describe('the SDK in a browser', () => {
-  let target: BrowserTarget;
+  let cluster: TestCluster;
   let sdk: { code: string; metafile: Metafile };
   let http: { server: Server; origin: string };
   let context: BrowserContext;
@@ -97,7 +87,8 @@ describe('the SDK in a browser', () => {
   beforeAll(async () => {
     sdk = await bundle('../../packages/client/src/index.ts');
     const scenario = await bundle('./scenario.ts', ['@flotilla/client']);
-    target = await startTarget();
+    cluster = await TestCluster.start({ size: 3 });
+    await cluster.waitForLeader();
     http = await serve({ sdk: sdk.code, scenario: scenario.code });
     userDataDir = await mkdtemp(join(tmpdir(), 'flotilla-chromium-'));
     context = await chromium.launchPersistentContext(userDataDir, {
@@ -110,7 +101,7 @@ describe('the SDK in a browser', () => {
   afterAll(async () => {
     await context?.close();
     await new Promise((resolve) => http?.server.close(resolve));
-    await target?.stop();
+    await cluster?.stop();
     if (userDataDir !== undefined) await rm(userDataDir, { recursive: true, force: true });
   });
 
@@ -122,22 +113,28 @@ describe('the SDK in a browser', () => {
     expect(sdk.code).not.toMatch(/from\s*["'](ws|node:[^"']*)["']|require\(\s*["'](ws|node:)/);
   });
 
-  it('publishes and consumes from a page in headless Chromium', async () => {
+  it('publishes and consumes from a page in headless Chromium, following a follower to the leader', async () => {
+    const leader = await cluster.waitForLeader();
+    // A follower's URL first: the page's SDK must move to the leader by itself.
+    const servers = [...cluster.nodes.filter((n) => n.id !== leader.id), leader].map((n) => n.url);
     const page = await context.newPage();
     const pageErrors: string[] = [];
     page.on('pageerror', (error) => pageErrors.push(error.message));
     await page.goto(`${http.origin}/`);
     await page.waitForFunction('typeof window.flotillaRun === "function"');
-    const result = await page.evaluate(`window.flotillaRun(${JSON.stringify(target.urls)})`);
+    const result = await page.evaluate(`window.flotillaRun(${JSON.stringify(servers)})`);
     expect(pageErrors).toEqual([]);
     expect(result).toEqual({
       seqs: [1, 2, 3],
       bodies: [[1, 2, 3], 'hello from the page', { n: 1, list: ['a'] }],
-      nodeId: 'n2',
+      nodeId: leader.id,
       typedError: 'true:QUEUE_NOT_FOUND',
       status: 'closed',
     });
-    expect(await target.ackedCount('browser')).toBe(3);
+    await waitFor(async () => (await ackedCount(leader, 'browser')) === 3, {
+      timeoutMs: 5_000,
+      what: "the page's three acks on the leader",
+    });
     await page.close();
   });
 });
