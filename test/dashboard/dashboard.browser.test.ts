@@ -1,10 +1,10 @@
 /**
  * Proves the dashboard works in a real browser (headless Chromium) against a real 3-node cluster
  * of `flotilla server` processes: the page shows the leader and the members; publishing through
- * the SDK changes the queue's depth on the page; a dead-lettered message can be peeked at and
- * redriven from the page; after `kill -9` of the leader, a page served by a survivor shows the new
- * leader, and the page served by the dead leader says it lost contact and links to the other
- * nodes, where it works again. Leaves a screenshot in test-output/dashboard.png.
+ * the SDK changes the queue's depth on the page; dead-lettered messages can be peeked at and
+ * redriven from the page (one, then all); after `kill -9` of the leader, a page served by a
+ * survivor shows the new leader, and the page served by the dead leader says it lost contact and
+ * links to the other nodes, where it works again. Leaves a screenshot in test-output/dashboard.png.
  */
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -108,28 +108,30 @@ describe('the dashboard on a real cluster', () => {
     await waitForText(page, queueCell('orders', 'publishRate'), (t) => t !== '—', 'a publish rate');
   });
 
-  it('peeks at a dead-lettered message and redrives it from the page', async () => {
-    const [poison] = await client.receive('orders', { max: 1, waitMs: 5_000 });
-    expect(poison).toBeDefined();
-    await poison!.nack(); // maxDeliveries 1: straight to orders.dlq
-    await waitForText(page, queueCell('orders.dlq', 'depth'), (t) => t === '1', 'one dead letter');
+  it('peeks at dead-lettered messages and redrives one, then all, from the page', async () => {
+    const poison = await client.receive('orders', { max: 3, waitMs: 5_000 });
+    expect(poison).toHaveLength(3);
+    await Promise.all(poison.map((m) => m.nack())); // maxDeliveries 1: straight to orders.dlq
+    await waitForText(page, queueCell('orders.dlq', 'depth'), (t) => t === '3', 'three dead letters');
     expect(await page.locator(queueCell('orders.dlq', 'name')).getAttribute('data-dlq')).toBe('true');
 
     await page.selectOption('[data-testid="peek-queue"]', 'orders.dlq');
-    const row = page.locator('[data-testid="message-row"]');
-    await waitFor(async () => (await row.count()) === 1, { what: 'the dead letter in the browser' });
-    expect(await row.first().getAttribute('data-seq')).toBe(String(poison!.seq));
+    const rows = page.locator('[data-testid="message-row"]');
+    await waitFor(async () => (await rows.count()) === 3, { what: 'the dead letters in the browser' });
+    const bodies = await rows.locator('td.body').allTextContents();
+    expect(bodies.sort()).toEqual(poison.map((m) => JSON.stringify(m.body)).sort());
     expect(await page.locator('[data-testid="redrive"]').isVisible()).toBe(true);
 
+    const status = '[data-testid="messages-status"]';
     await page.click('[data-testid="redrive-one"]');
-    await waitForText(
-      page,
-      '[data-testid="messages-status"]',
-      (t) => t.startsWith('Moved 1 message'),
-      'redrive',
-    );
+    await waitForText(page, status, (t) => t.startsWith('Moved 1 message from orders.dlq'), 'redrive one');
+    await waitForText(page, queueCell('orders.dlq', 'depth'), (t) => t === '2', 'two dead letters left');
+    await waitFor(async () => (await rows.count()) === 2, { what: 'the browser to drop the redriven one' });
+
+    await page.click('[data-testid="redrive-all"]');
+    await waitForText(page, status, (t) => t.startsWith('Moved 2 messages from orders.dlq'), 'redrive all');
     await waitForText(page, queueCell('orders.dlq', 'depth'), (t) => t === '0', 'an empty DLQ');
-    await waitForText(page, queueCell('orders', 'depth'), (t) => t === '5', 'the message back in orders');
+    await waitForText(page, queueCell('orders', 'depth'), (t) => t === '5', 'all messages back in orders');
     expect(await queueDepth(leader, 'orders.dlq')).toBe(0);
   });
 
