@@ -215,6 +215,18 @@ describe('peer transport', () => {
     expect(ws.readyState).toBe(WebSocket.OPEN);
   });
 
+  it('closes a link that sends a frame above the size limit, and takes the peer back when it redials', async () => {
+    const b = await startNode('n2', { limits: { frameMaxBytes: 4096 } });
+    const ws = await dialAs(b.server.address, 'n1');
+    const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
+    ws.send(Buffer.concat(encodeMessages([append('n1', 'n2', 5, 8192)])[0]!.parts));
+    expect(await closed).toBe(1009); // "message too big"
+    expect(b.received).toEqual([]);
+    const again = await dialAs(b.server.address, 'n1');
+    again.send(Buffer.from(encodeMessages([heartbeat('n1', 'n2', 3)])[0]!.parts[0]!));
+    await waitFor(() => b.received.length === 1, 'a frame on the new link');
+  });
+
   it('refuses the handshake when the dialer uses the wrong secret', async () => {
     const b = await startNode('n2');
     await expect(dialAs(b.server.address, 'n1', 'wrong')).rejects.toThrow(
