@@ -180,6 +180,8 @@ export class RaftDriver implements ReplicatedLog {
   private incomingWriter: SnapshotWriter | null = null;
   /** Snapshot readers for transfers to followers, by follower. */
   private readonly readers = new Map<NodeId, SnapshotReader>();
+  /** Chunks waiting to be read and sent, by follower (the head one is being read). */
+  private readonly chunkQueues = new Map<NodeId, SnapshotMessage[]>();
 
   // Membership and addresses.
   private readonly addresses = new Map<NodeId, string>();
@@ -367,6 +369,7 @@ export class RaftDriver implements ReplicatedLog {
     this.incomingWriter = null;
     for (const reader of this.readers.values()) reader.close();
     this.readers.clear();
+    this.chunkQueues.clear();
     this.reads.failAll(reason);
     this.failChange(outcomeUnknown(this.pendingChange?.what ?? 'change', 'the node stopped'));
     this.settleTransfer(reason);
@@ -538,30 +541,50 @@ export class RaftDriver implements ReplicatedLog {
     this.transport.setPeer(peer, address);
   }
 
-  /** Fills a chunk from the snapshot being transferred to its follower, then sends it. */
+  /**
+   * Fills a chunk from the snapshot being transferred to its follower, then sends it. Reads for one
+   * follower run one at a time, so chunks leave in offset order (parallel reads on the thread pool
+   * could finish out of order, and the follower would ask for a resend).
+   */
   private sendSnapshotChunk(m: SnapshotMessage): void {
-    const reader = this.readerFor(m.to, m.meta);
-    if (reader === null) {
-      this.raft!.reportSnapshotFailed(m.to);
-      this.scheduleDrive();
+    const queue = this.chunkQueues.get(m.to);
+    if (queue !== undefined) {
+      queue.push(m);
       return;
     }
+    this.chunkQueues.set(m.to, [m]);
+    this.readNextChunk(m.to);
+  }
+
+  private readNextChunk(peer: NodeId): void {
+    const queue = this.chunkQueues.get(peer);
+    const m = queue?.[0];
+    if (queue === undefined || m === undefined) {
+      this.chunkQueues.delete(peer);
+      return;
+    }
+    const reader = this.readerFor(peer, m.meta);
+    if (reader === null) return this.snapshotUnreadable(peer, null);
     reader.read(m.offset, m.length, (err, data) => {
       if (this.state !== 'running') return;
       if (err !== null || data === undefined || data.length !== m.length) {
-        this.logger.warn(
-          { peer: m.to, index: m.meta.index, err: err?.message },
-          'snapshot chunk could not be read',
-        );
-        this.readers.delete(m.to);
         reader.close();
-        this.raft!.reportSnapshotFailed(m.to);
-        this.scheduleDrive();
-        return;
+        return this.snapshotUnreadable(peer, err);
       }
-      this.ensureDialed(m.to);
+      this.ensureDialed(peer);
       this.transport.send([{ ...m, data }]);
+      queue.shift();
+      this.readNextChunk(peer);
     });
+  }
+
+  /** The snapshot to send is gone or unreadable: the core restarts the transfer later. */
+  private snapshotUnreadable(peer: NodeId, err: Error | null): void {
+    this.logger.warn({ peer, err: err?.message }, 'snapshot chunk could not be read');
+    this.chunkQueues.delete(peer);
+    this.readers.delete(peer);
+    this.raft!.reportSnapshotFailed(peer);
+    this.scheduleDrive();
   }
 
   private readerFor(peer: NodeId, meta: SnapshotMeta): SnapshotReader | null {
