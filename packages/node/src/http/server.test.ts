@@ -167,7 +167,10 @@ describe('HttpFrontend', () => {
     const dir = mkdtempSync(join(tmpdir(), 'flotilla-static-'));
     dirs.push(dir);
     writeFileSync(join(dir, 'index.html'), '<h1>dash</h1>');
-    const url = await start({ api: fakeApi('n1', true, []), staticDir: dir });
+    const url = await start({
+      api: fakeApi('n1', true, []),
+      staticDir: `${dir}/` /* trailing slash, as the server passes it */,
+    });
     const page = await fetch(`${url}/`);
     expect(page.headers.get('content-type')).toContain('text/html');
     expect(await page.text()).toBe('<h1>dash</h1>');

@@ -7,7 +7,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { extname, join, normalize, sep } from 'node:path';
+import { extname, join, normalize, resolve, sep } from 'node:path';
 import type { Duplex } from 'node:stream';
 import type { Action, Principal } from '../auth/tokens.js';
 import type { Logger } from '../runtime/logger.js';
@@ -374,7 +374,7 @@ export class HttpFrontend {
   }
 
   private async serveStatic(res: ServerResponse, pathname: string): Promise<void> {
-    const root = this.options.staticDir!;
+    const root = resolve(this.options.staticDir!);
     const relative = normalize(pathname === '/' ? '/index.html' : pathname).replace(/^([/\\])+/, '');
     const file = join(root, relative);
     if (!file.startsWith(root + sep) && file !== root)
