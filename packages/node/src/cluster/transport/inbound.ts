@@ -12,7 +12,7 @@ import type { Logger } from '../../runtime/logger.js';
 import { dialerProof, newNonce, sameProof, serverProof } from './auth.js';
 import { decodePeerFrame, encodeHello, encodeWelcome, PEER_PROTOCOL_VERSION } from './codec.js';
 import type { TransportLimits } from './limits.js';
-import { CloseCode } from './outbound.js';
+import { CloseCode, closeSocket } from './outbound.js';
 
 /** What an inbound connection needs from its transport. */
 export interface InboundHost {
@@ -66,7 +66,7 @@ export class InboundConnection {
 
   close(code: number, reason: string): void {
     this.clearTimer();
-    this.ws.close(code, reason);
+    closeSocket(this.ws, code, reason);
   }
 
   terminate(): void {
@@ -94,7 +94,7 @@ export class InboundConnection {
     try {
       frame = decodePeerFrame(data);
     } catch (err) {
-      this.close(CloseCode.ProtocolError, `bad AUTH frame: ${(err as Error).message}`.slice(0, 120));
+      this.close(CloseCode.ProtocolError, `bad AUTH frame: ${(err as Error).message}`);
       return;
     }
     if (frame.kind !== 'auth' || frame.version !== PEER_PROTOCOL_VERSION) {

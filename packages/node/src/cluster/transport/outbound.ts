@@ -54,6 +54,21 @@ export interface OutboundStats {
 
 const zeroMask = (mask: Buffer) => mask.fill(0);
 
+/** WebSocket close reasons are limited to 123 bytes of UTF-8; `ws` throws beyond. */
+const CLOSE_REASON_BYTES_MAX = 123;
+
+/** Closes `ws` with `code` and `reason` cut to what the protocol allows; never throws. */
+export function closeSocket(ws: WebSocket, code: number, reason: string): void {
+  let cut = reason;
+  while (Buffer.byteLength(cut) > CLOSE_REASON_BYTES_MAX) cut = cut.slice(0, -1);
+  try {
+    if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CLOSING) ws.close(code, cut);
+    else ws.terminate();
+  } catch {
+    ws.terminate();
+  }
+}
+
 export class OutboundLink {
   state: OutboundState = 'idle';
   readonly stats: OutboundStats = {
@@ -148,12 +163,26 @@ export class OutboundLink {
   private connect(): void {
     this.clearTimer();
     this.state = 'connecting';
-    const ws = new WebSocket(`ws://${this.address}/cluster`, {
-      perMessageDeflate: false,
-      maxPayload: this.host.limits.frameMaxBytes,
-      handshakeTimeout: this.host.limits.handshakeTimeoutMs,
-      ...(this.host.zeroMask ? { generateMask: zeroMask } : {}),
-    });
+    let ws: WebSocket;
+    try {
+      ws = new WebSocket(`ws://${this.address}/cluster`, {
+        perMessageDeflate: false,
+        maxPayload: this.host.limits.frameMaxBytes,
+        handshakeTimeout: this.host.limits.handshakeTimeoutMs,
+        ...(this.host.zeroMask ? { generateMask: zeroMask } : {}),
+      });
+    } catch (err) {
+      // An address that is not even a URL (it came from configuration or the log): keep retrying,
+      // in case it is replaced, but never let it take the node down.
+      this.host.logger.warn(
+        { peer: this.peer, address: this.address, err: (err as Error).message },
+        'bad peer address',
+      );
+      this.failures++;
+      this.stats.dialFailures++;
+      this.scheduleReconnect(this.backoffMs());
+      return;
+    }
     this.ws = ws;
     const nonce = newNonce();
     let expecting: 'hello' | 'welcome' = 'hello';
@@ -277,8 +306,7 @@ export class OutboundLink {
   private abandon(ws: WebSocket, reason: string, code: number = CloseCode.ProtocolError): void {
     if (this.ws !== ws) return;
     this.host.logger.debug({ peer: this.peer, reason }, 'closing peer link');
-    if (ws.readyState === WebSocket.OPEN) ws.close(code, reason.slice(0, 120));
-    else ws.terminate();
+    closeSocket(ws, code, reason);
   }
 
   private onClosed(ws: WebSocket, code: number, reason: string): void {
@@ -330,10 +358,8 @@ export class OutboundLink {
     this.pingTimer = null;
     const ws = this.ws;
     this.ws = null;
-    if (ws !== null && ws.readyState !== WebSocket.CLOSED) {
-      if (ws.readyState === WebSocket.OPEN) ws.close(CloseCode.GoingAway, closeReason ?? 'closing');
-      else ws.terminate();
-    }
+    if (ws !== null && ws.readyState !== WebSocket.CLOSED)
+      closeSocket(ws, CloseCode.GoingAway, closeReason ?? 'closing');
     const dropped = this.control.length - this.controlHead + (this.bulk.length - this.bulkHead);
     this.stats.framesDropped += dropped;
     this.control.length = 0;

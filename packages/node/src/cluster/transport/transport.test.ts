@@ -281,6 +281,20 @@ describe('peer transport', () => {
     expect(arrivals.indexOf('heartbeat')).toBe(bulkHandedToSocket);
   });
 
+  it('survives a peer address that is not an address at all', async () => {
+    const a = await startNode('n1');
+    a.transport.setPeer('n2', 'not a host:port/with spaces');
+    a.transport.send([heartbeat('n1', 'n2')]);
+    await waitFor(
+      () => a.log.find('bad peer address').length > 0 || a.unreachable.length > 0,
+      'the dial fails',
+    );
+    expect(a.transport.isConnected('n2')).toBe(false);
+    const b = await startNode('n2');
+    a.transport.setPeer('n2', b.server.address); // corrected later
+    await waitFor(() => a.transport.isConnected('n2'), 'link to the corrected address');
+  });
+
   it('reconnects after the peer restarts on the same address', async () => {
     const a = await startNode('n1', { limits: { reconnectBaseMs: 10, reconnectMaxMs: 50 } });
     const b = await startNode('n2');
