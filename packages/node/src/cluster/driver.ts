@@ -332,6 +332,7 @@ export class RaftDriver implements ReplicatedLog {
     this.state = 'stopping';
     this.halt(unavailable('operation', 'the node is stopping'));
     await this.transport.close();
+    this.unregister(); // after the links closed, so late frames are not logged as for an unknown group
     await new Promise<void>((resolve) => this.storage.close(() => resolve()));
     this.finish(null);
   }
@@ -343,6 +344,7 @@ export class RaftDriver implements ReplicatedLog {
     this.state = 'stopped';
     this.halt(unavailable('operation', 'the node was killed'));
     this.transport.terminate();
+    this.unregister();
     this.storage.close(() => this.finish(null));
   }
 
@@ -363,7 +365,6 @@ export class RaftDriver implements ReplicatedLog {
   private halt(reason: Error): void {
     if (this.ticker !== null) clearInterval(this.ticker);
     this.ticker = null;
-    this.unregister();
     this.runner.stop();
     this.incomingWriter?.abort();
     this.incomingWriter = null;
@@ -388,6 +389,7 @@ export class RaftDriver implements ReplicatedLog {
     this.state = 'failed';
     this.halt(unavailable('operation', `the node failed: ${error.message}`));
     this.transport.terminate();
+    this.unregister();
     this.storage.close(() => this.finish(error));
     this.options.onFatal?.(error);
   }
