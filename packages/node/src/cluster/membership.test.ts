@@ -94,6 +94,9 @@ describe('membership', () => {
     await cluster.listen('n4');
     const joiner = await cluster.startNode('n4', { join: true, peers: new Map() });
     await leader.driver.addLearner('n4', joiner.address);
+    // No snapshot was taken yet: the joiner is brought up by the bootstrap snapshot itself.
+    await waitFor(() => joiner.app.restores.length > 0, 'n4 restores a snapshot');
+    expect(joiner.app.restores[0]).toBe(1);
     // Enough log after the change that every node snapshots past it and compacts it away.
     for (let round = 0; round < 4; round++) await cluster.proposeMany(20, `${'w'.repeat(200)}-`);
     for (const node of cluster.alive()) {
