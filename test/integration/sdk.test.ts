@@ -110,7 +110,7 @@ describe('the SDK against a real cluster', () => {
     const c = await client('prefetch');
     const queue = uniqueQueue('sdk-prefetch');
     await c.createQueue(queue);
-    const total = 200;
+    const total = 60;
     await c.publishBatch(
       queue,
       Array.from({ length: total }, (_, i) => ({ body: `m${i}` })),
@@ -139,7 +139,7 @@ describe('the SDK against a real cluster', () => {
         expect(sub.held).toBeLessThanOrEqual(prefetch);
         return handled === total;
       },
-      { intervalMs: 5, what: `${total} messages handled` },
+      { timeoutMs: 30_000, intervalMs: 20, what: `${total} messages handled` },
     );
     await sub.close();
     expect(maxRunning).toBe(prefetch);
