@@ -47,8 +47,14 @@ export const QUEUE_SETUP: { name: string; options: Record<string, unknown> }[] =
   },
 ];
 
-/** Deadline of one SDK request across its own retries and failovers. */
+/** Deadline of one SDK request across its own retries and failovers (consumers, setup). */
 const REQUEST_TIMEOUT_MS = 10_000;
+/**
+ * Producers give up sooner, shorter than most faults last, so publishes of unknown outcome
+ * (TIMEOUT after the request was sent) really happen and the keyed producers' retries with the
+ * same key are exercised.
+ */
+const PUBLISH_TIMEOUT_MS = 3_000;
 const CONNECT_TIMEOUT_MS = 10_000;
 const KEYED_PUBLISH_ATTEMPTS = 5;
 const GROUPS = ['g0', 'g1', 'g2'];
@@ -77,13 +83,14 @@ async function connectClient(
   name: string,
   stillWanted: () => boolean,
   log: (line: string) => void,
+  requestTimeoutMs = REQUEST_TIMEOUT_MS,
 ): Promise<FlotillaClient | null> {
   while (stillWanted()) {
     try {
       const client = await connect({
         servers: urls,
         name,
-        requestTimeoutMs: REQUEST_TIMEOUT_MS,
+        requestTimeoutMs,
         connectTimeoutMs: CONNECT_TIMEOUT_MS,
       });
       client.on('error', () => {});
@@ -231,7 +238,13 @@ export class Workload {
   // Producers
 
   private async runProducer(spec: ProducerSpec, rng: Rng, name: string, group: string | null): Promise<void> {
-    const client = await connectClient(this.options.urls, name, () => this.producing, this.options.log);
+    const client = await connectClient(
+      this.options.urls,
+      name,
+      () => this.producing,
+      this.options.log,
+      PUBLISH_TIMEOUT_MS,
+    );
     if (!client) return;
     this.clients.add(client);
     const rate = this.options.rate ?? 1;
@@ -339,7 +352,7 @@ export class Workload {
     // The subscription lives until the consumer crashes, the campaign stops, or it ends by itself.
     const ended = await Promise.race([sub.closed(), life.crash.then(() => null)]);
     this.subscriptions.delete(sub);
-    if (ended && !this.stopped) this.options.log(`${life.name}: subscription ended (${ended.code})`);
+    if (ended && !this.stopped && !life.crashed) this.options.log(`${life.name}: subscription ended (${ended.code})`);
   }
 
   private async runPull(spec: ConsumerSpec, rng: Rng, life: ConsumerLife): Promise<void> {
