@@ -5,6 +5,7 @@
  * `runSuite` directly with tiny sizes.
  */
 import { writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BenchCluster } from './lib/cluster.js';
@@ -45,6 +46,8 @@ export interface SuiteOptions {
 export interface RunRecord {
   run: number;
   startedAt: string;
+  /** 1-minute load average when the run started: other work on the machine shows here. */
+  loadAtStart: number;
   /** Null when the run failed (see `error`). */
   figures: Record<string, number> | null;
   cpu: CpuReport | null;
@@ -102,19 +105,20 @@ async function runOnce(
   options: SuiteOptions,
   payloads: PayloadFactory,
 ): Promise<RunRecord> {
-  const startedAt = new Date().toISOString();
   const lock: HeldLock | null = options.lockFile === null ? null : await acquireLock(options.lockFile);
   const profileDir =
     options.profileDir === null ? null : join(options.profileDir, `${workload.id}-run${run}`);
+  const startedAt = new Date().toISOString();
+  const loadAtStart = Math.round((loadavg()[0] ?? 0) * 100) / 100;
   let cluster: BenchCluster | null = null;
   try {
     cluster = await BenchCluster.start({ profileDir });
     const outcome = await workload.run({ cluster, sizes: options.sizes, payloads, log: options.log });
     if (profileDir !== null) writeProfileNote(profileDir, workload.id, run, outcome.cpu);
-    return { run, startedAt, ...outcome, error: null };
+    return { run, startedAt, loadAtStart, ...outcome, error: null };
   } catch (error) {
     const message = error instanceof Error ? (error.stack ?? error.message) : String(error);
-    return { run, startedAt, figures: null, cpu: null, details: {}, error: message };
+    return { run, startedAt, loadAtStart, figures: null, cpu: null, details: {}, error: message };
   } finally {
     await cluster?.stop().catch((error: unknown) => options.log(`stopping the cluster failed: ${error}`));
     await lock?.release();

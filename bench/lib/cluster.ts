@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect, type FlotillaClient } from '@flotilla/client';
 import { type ClusterNode, TestCluster } from '../../test/support/cluster.js';
+import { WaitTimeoutError } from '../../test/support/wait.js';
 
 export type { ClusterNode };
 
@@ -117,10 +118,20 @@ export class BenchCluster {
     await Promise.all(this.cluster.running().map((n) => this.cluster.signal(n.id, 'SIGKILL')));
   }
 
-  /** Start every stopped node with its data, all at once; resolves when each answers /health. */
+  /**
+   * Starts every stopped node with its data, all at once. Resolves when each answers /health or
+   * has been given the test harness's health deadline (a node replaying a large log may take
+   * longer; callers poll for what they need). Rejects if a node's process exits.
+   */
   async startStopped(): Promise<void> {
     const stopped = this.cluster.nodes.filter((n) => !n.process);
-    await Promise.all(stopped.map((n) => this.cluster.startNode(n.id)));
+    await Promise.all(
+      stopped.map((n) =>
+        this.cluster.startNode(n.id).catch((error: unknown) => {
+          if (!(error instanceof WaitTimeoutError) || !n.process) throw error;
+        }),
+      ),
+    );
   }
 
   /** Bytes used on disk by a node's data directory. */

@@ -2,7 +2,7 @@
  * The suite's report for people: a Markdown table (readable in a terminal, pasteable into
  * RESULTS.md) with one row per figure, its median and every run's value.
  */
-import type { SuiteReport, WorkloadReport } from '../suite.js';
+import { median, type SuiteReport, type WorkloadReport } from '../suite.js';
 
 function formatNumber(value: number | null | undefined, digits: number): string {
   if (value === null || value === undefined || Number.isNaN(value)) return '—';
@@ -19,6 +19,9 @@ function workloadRows(workload: WorkloadReport): string[] {
     const median = formatNumber(workload.median[figure.key], figure.digits);
     rows.push(`| ${name} | ${figure.label} | ${median} | ${figure.unit} | ${runs} |`);
   });
+  const loads = workload.runs.map((r) => r.loadAtStart);
+  const loadRuns = loads.map((l) => formatNumber(l, 1)).join(' · ');
+  rows.push(`|  | machine load at start (1-min avg) | ${formatNumber(median(loads), 1)} |  | ${loadRuns} |`);
   return rows;
 }
 

@@ -58,40 +58,66 @@ function directoryBytes(dir: string): number {
   return total;
 }
 
+interface RestartTimes {
+  /** Every node answers /health. */
+  allHealthyMs: number | null;
+  /** Some node reports itself leader. */
+  leaderSeenMs: number | null;
+  /** That leader reports the queue's depth back to the count. */
+  recoveredMs: number;
+  leaderId: string;
+}
+
 /** Kills every node, starts them all, and times until some node leads with the queue's depth back. */
-async function timeRestart(cluster: BenchCluster, expectedDepth: number) {
+async function timeRestart(cluster: BenchCluster, expectedDepth: number): Promise<RestartTimes> {
   await cluster.killAll();
   const startedMs = performance.now();
   let startError: unknown = null;
-  const started = cluster.startStopped().then(
-    () => performance.now() - startedMs,
-    (error: unknown) => {
-      startError = error;
-      return -1;
-    },
-  );
+  cluster.startStopped().catch((error: unknown) => {
+    startError = error;
+  });
+  let allHealthyMs: number | null = null;
   let leaderSeenMs: number | null = null;
   for (;;) {
     if (startError !== null) throw startError;
-    if (performance.now() - startedMs > RECOVERY_TIMEOUT_MS) {
+    const elapsedMs = performance.now() - startedMs;
+    if (elapsedMs > RECOVERY_TIMEOUT_MS) {
       throw new Error(
         `W6: no leader with depth ${expectedDepth} within ${RECOVERY_TIMEOUT_MS} ms of restart`,
       );
     }
-    for (const node of cluster.nodes) {
-      const status = await cluster.getJson<{ role: string }>(node, '/api/cluster').catch(() => null);
-      if (status?.role !== 'leader') continue;
-      leaderSeenMs ??= performance.now() - startedMs;
-      const stats = await cluster
-        .getJson<{ depth: number }>(node, `/api/queues/${BENCH_QUEUE}`)
-        .catch(() => null);
-      if (stats?.depth === expectedDepth) {
-        const recoveredMs = performance.now() - startedMs;
-        return { recoveredMs, leaderSeenMs, allHealthyMs: await started, leaderId: node.id };
+    const views = await Promise.all(cluster.nodes.map((node) => nodeView(cluster, node)));
+    if (allHealthyMs === null && views.every((v) => v.healthy)) allHealthyMs = elapsedMs;
+    const leader = views.find((v) => v.role === 'leader');
+    if (leader !== undefined) {
+      leaderSeenMs ??= elapsedMs;
+      if (leader.depth === expectedDepth) {
+        return {
+          allHealthyMs,
+          leaderSeenMs,
+          recoveredMs: performance.now() - startedMs,
+          leaderId: leader.id,
+        };
       }
     }
     await delay(RECOVERY_POLL_MS);
   }
+}
+
+/** What one node says about itself while restarting (nothing while it does not answer yet). */
+async function nodeView(cluster: BenchCluster, node: ClusterNode) {
+  const view = { id: node.id, healthy: false, role: null as string | null, depth: null as number | null };
+  const status = await cluster.getJson<{ role: string }>(node, '/api/cluster').catch(() => null);
+  if (status === null) return view;
+  view.healthy = true;
+  view.role = status.role;
+  if (status.role === 'leader') {
+    const stats = await cluster
+      .getJson<{ depth: number }>(node, `/api/queues/${BENCH_QUEUE}`)
+      .catch(() => null);
+    view.depth = stats?.depth ?? null;
+  }
+  return view;
 }
 
 async function publishBacklog(ctx: RunContext, leader: ClusterNode) {
@@ -172,7 +198,7 @@ async function run(ctx: RunContext): Promise<WorkloadOutcome> {
       leaderDiskBytes: diskBytes,
       restart: {
         leaderId: restart.leaderId,
-        allHealthyS: round(restart.allHealthyMs / 1000, 2),
+        allHealthyS: restart.allHealthyMs === null ? null : round(restart.allHealthyMs / 1000, 2),
         leaderSeenS: round((restart.leaderSeenMs ?? restart.recoveredMs) / 1000, 2),
         depthBackS: round(restart.recoveredMs / 1000, 2),
         memoryAfterRestart: afterRestart,
