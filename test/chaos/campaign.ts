@@ -60,8 +60,8 @@ export interface CampaignResult {
   elapsedMs: number;
 }
 
-/** Snapshots every MiB of log, so kills and restarts exercise snapshot install and compaction. */
-const DEFAULT_SERVER_ARGS = ['--snapshot-log-bytes', String(1024 * 1024)];
+/** Snapshots every 256 KiB of applied log, so kills and restarts exercise snapshot install and compaction. */
+const DEFAULT_SERVER_ARGS = ['--snapshot-log-bytes', String(256 * 1024)];
 const PROBE_QUEUE = 'chaos.probe';
 
 export function replayCommand(
@@ -76,16 +76,18 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
   const outDir = options.outDir ?? join(REPO_ROOT, 'test-output', 'chaos', String(options.seed));
   rmSync(outDir, { recursive: true, force: true });
   mkdirSync(outDir, { recursive: true });
+  const history = new HistoryWriter(join(outDir, 'history.jsonl'));
+  // Progress lines carry the history's clock, so they line up with its events.
   const log = (line: string) => {
-    options.log?.(line);
-    appendFileSync(join(outDir, 'campaign.log'), `${line}\n`);
+    const stamped = `[${(history.now() / 1000).toFixed(1).padStart(6)} s] ${line}`;
+    options.log?.(stamped);
+    appendFileSync(join(outDir, 'campaign.log'), `${stamped}\n`);
   };
   const plan = planFaults({ seed: options.seed, durationMs: options.durationMs, kinds: options.kinds });
   log(`chaos: seed ${options.seed}, ${options.nodes} nodes, ${options.durationMs / 1000} s of faults`);
   log(`replay: ${replayCommand(options)}`);
   log(`plan:\n${formatPlan(plan)}`);
 
-  const history = new HistoryWriter(join(outDir, 'history.jsonl'));
   const final = await runAgainstCluster(options, plan, history, outDir, log).finally(() => history.close());
   writeFileSync(join(outDir, 'final.json'), `${JSON.stringify(final.state, null, 2)}\n`);
 

@@ -352,7 +352,8 @@ export class Workload {
     // The subscription lives until the consumer crashes, the campaign stops, or it ends by itself.
     const ended = await Promise.race([sub.closed(), life.crash.then(() => null)]);
     this.subscriptions.delete(sub);
-    if (ended && !this.stopped && !life.crashed) this.options.log(`${life.name}: subscription ended (${ended.code})`);
+    if (ended && !this.stopped && !life.crashed)
+      this.options.log(`${life.name}: subscription ended (${ended.code})`);
   }
 
   private async runPull(spec: ConsumerSpec, rng: Rng, life: ConsumerLife): Promise<void> {
@@ -361,7 +362,11 @@ export class Workload {
       try {
         msgs = await life.client.receive(spec.queue, { max: spec.prefetch, waitMs: 500 });
       } catch (error) {
-        if (!this.stopped) this.options.log(`${life.name}: receive failed (${errorFacts(error).code})`);
+        if (!this.stopped) {
+          this.options.log(
+            `${life.name}: receive failed on ${life.client.nodeId} (${errorFacts(error).code})`,
+          );
+        }
         await sleep(200);
         continue;
       }
