@@ -6,6 +6,7 @@
 
 import { type ConnectOptions, connect, type FlotillaClient } from '@flotilla/client';
 import { TestCluster } from '../support/cluster.js';
+import { WaitTimeoutError } from '../support/wait.js';
 
 /** Undo actions run in reverse order, each even if an earlier one failed. */
 export class Cleanup {
@@ -28,9 +29,16 @@ export class Cleanup {
   }
 }
 
-/** Starts a 3-node cluster and waits for its leader. */
+/**
+ * Starts a 3-node cluster and waits for its leader. One more try if the first start misses its
+ * health deadline: on a CPU-starved shared machine, loading three node processes at once can take
+ * longer than the support code's 15 s, and that says nothing about the examples under test.
+ */
 export async function startCluster(): Promise<TestCluster> {
-  const cluster = await TestCluster.start();
+  const cluster = await TestCluster.start().catch((error: unknown) => {
+    if (!(error instanceof WaitTimeoutError)) throw error;
+    return TestCluster.start();
+  });
   try {
     await cluster.waitForLeader();
   } catch (error) {
