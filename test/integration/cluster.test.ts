@@ -290,17 +290,18 @@ describe('a 3-node cluster of real processes', () => {
     await loop.waitConfirmed(300);
 
     const termAtMs = Date.now();
-    const exited = cluster.signal(leader.id, 'SIGTERM');
-    await c.publish(queue, 'probe-after-sigterm');
+    expect(await cluster.signal(leader.id, 'SIGTERM')).toBe(0);
+    const exitMs = Date.now() - termAtMs;
+    // Published once the old leader is gone, so the new leader confirms it.
+    const probe = await c.publish(queue, 'probe-after-sigterm');
     const handOverMs = Date.now() - termAtMs;
-    expect(await exited).toBe(0);
     const newLeader = await cluster.waitForLeader();
-    const leaderKnownMs = Date.now() - termAtMs;
     console.log(
-      `SIGTERM of leader ${leader.id}: next confirmed publish after ${handOverMs} ms, ` +
-        `${newLeader.id} leads (seen over HTTP) after ${leaderKnownMs} ms`,
+      `SIGTERM of leader ${leader.id}: exit 0 after ${exitMs} ms, ` +
+        `first publish confirmed by ${newLeader.id} ${handOverMs} ms after the signal`,
     );
     expect(newLeader.id).not.toBe(leader.id);
+    expect(probe.duplicate).toBe(false);
     expect(handOverMs).toBeLessThan(FAILOVER_BOUND_MS);
 
     await loop.waitConfirmed(loop.confirmed.length + 200);

@@ -1,9 +1,9 @@
 /**
  * Helpers shared by the integration tests: reading a node's HTTP API, waiting for replicas to
  * converge, a publisher that keeps a window of publishes in flight and records what was confirmed,
- * and a consumer that collects messages until a condition holds. Everything waits with deadlines.
+ * and small list helpers. Everything waits with deadlines.
  */
-import type { FlotillaClient, Message, QueueStats } from '@flotilla/client';
+import type { FlotillaClient, QueueStats } from '@flotilla/client';
 import type { ClusterNode, TestCluster } from '../support/cluster.js';
 import { waitFor } from '../support/wait.js';
 
@@ -104,17 +104,16 @@ export class PublishLoop {
     }
   }
 
-  /** Wait until at least `count` publishes are confirmed. */
+  /** Wait until at least `count` publishes are confirmed; fails at once if a publish failed. */
   async waitConfirmed(count: number, timeoutMs = 20_000): Promise<void> {
-    await waitFor(() => this.confirmed.length >= count || (this.failures.length > 0 && this.failureError()), {
-      timeoutMs,
-      what: `${count} confirmed publishes (have ${this.confirmed.length})`,
-    });
-  }
-
-  private failureError(): never {
-    const first = this.failures[0];
-    throw new Error(`publish of ${first?.body} failed: ${String(first?.error)}`);
+    const outcome = await waitFor(
+      () => (this.failures.length > 0 ? 'failed' : this.confirmed.length >= count && 'confirmed'),
+      { timeoutMs, what: `${count} confirmed publishes` },
+    );
+    if (outcome === 'failed') {
+      const first = this.failures[0]!;
+      throw new Error(`publish of ${first.body} failed: ${String(first.error)}`);
+    }
   }
 
   /** Stop publishing and wait for every publish in flight to settle. */
@@ -124,32 +123,6 @@ export class PublishLoop {
   }
 }
 
-/**
- * Consume `queue` with a push subscription, acking everything, until `done(bodies)` holds.
- * Returns every delivery's body in arrival order (redeliveries included).
- */
-export async function consumeUntil(
-  client: FlotillaClient,
-  queue: string,
-  done: (bodies: readonly string[]) => boolean,
-  { prefetch = 100, timeoutMs = 20_000 } = {},
-): Promise<string[]> {
-  const bodies: string[] = [];
-  const sub = await client.consume<string>(
-    queue,
-    (message: Message<string>) => {
-      bodies.push(message.body);
-    },
-    { prefetch },
-  );
-  try {
-    await waitFor(() => done(bodies), { timeoutMs, what: `consumer of ${queue} (has ${bodies.length})` });
-  } finally {
-    await sub.close();
-  }
-  return bodies;
-}
-
 /** A queue name unique within the test run. */
 let queueNo = 0;
 export function uniqueQueue(prefix: string): string {
@@ -157,7 +130,7 @@ export function uniqueQueue(prefix: string): string {
   return `${prefix}-${queueNo}`;
 }
 
-/** Distinct values of `items`, and the ones that occur more than once. */
+/** The values that occur more than once in `items`. */
 export function duplicatesOf<T>(items: readonly T[]): T[] {
   const seen = new Set<T>();
   const dups = new Set<T>();
