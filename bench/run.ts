@@ -3,7 +3,7 @@
  * shared/BENCHMARKS.md against fresh local 3-node clusters and prints a table; see README.md.
  *
  *   npm run bench -- [--only W1,W3] [--runs 3] [--json out.json] [--quick] [--w6-messages N]
- *                    [--profile DIR] [--lock FILE|none]
+ *                    [--profile DIR] [--lock FILE|none] [--server-args "..."]
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -21,6 +21,7 @@ const HELP = `Usage: npm run bench -- [options]
   --w6-messages N     W6 backlog size (default ${FULL_SIZES.w6Messages.toLocaleString('en-US')}; --quick: ${QUICK_SIZES.w6Messages.toLocaleString('en-US')})
   --profile DIR       run the nodes under node --cpu-prof; profiles land in DIR/<W>-run<n>/
   --lock FILE|none    hold this flock lock during each workload run (default ${DEFAULT_LOCK_FILE})
+  --server-args "..." extra flotilla server flags for every node (experiments; reported in the JSON)
   -h, --help          this text
 `;
 
@@ -55,6 +56,7 @@ function optionsFromArgs(argv: string[]): (SuiteOptions & { jsonFile: string | n
       'w6-messages': { type: 'string' },
       profile: { type: 'string' },
       lock: { type: 'string' },
+      'server-args': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -69,6 +71,7 @@ function optionsFromArgs(argv: string[]): (SuiteOptions & { jsonFile: string | n
     sizes,
     lockFile: lock === 'none' ? null : lock,
     profileDir: values.profile ?? null,
+    serverArgs: values['server-args']?.split(/\s+/).filter((a) => a !== '') ?? [],
     jsonFile: values.json ?? null,
     log: (line) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`),
   };

@@ -40,6 +40,8 @@ export interface SuiteOptions {
   lockFile: string | null;
   /** Write the nodes' CPU profiles under `<dir>/<W>-run<n>/`; null: no profiling. */
   profileDir: string | null;
+  /** Extra `flotilla server` arguments for every node (default none: the product's defaults). */
+  serverArgs?: readonly string[];
   log: (line: string) => void;
 }
 
@@ -74,6 +76,7 @@ export interface SuiteReport {
   runs: number;
   sizes: WorkloadSizes;
   profileDir: string | null;
+  serverArgs: readonly string[];
   workloads: WorkloadReport[];
 }
 
@@ -112,7 +115,7 @@ async function runOnce(
   const loadAtStart = Math.round((loadavg()[0] ?? 0) * 100) / 100;
   let cluster: BenchCluster | null = null;
   try {
-    cluster = await BenchCluster.start({ profileDir });
+    cluster = await BenchCluster.start({ profileDir, serverArgs: options.serverArgs ?? [] });
     const outcome = await workload.run({ cluster, sizes: options.sizes, payloads, log: options.log });
     if (profileDir !== null) writeProfileNote(profileDir, workload.id, run, outcome.cpu);
     return { run, startedAt, loadAtStart, ...outcome, error: null };
@@ -151,6 +154,7 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteReport> {
     runs: options.runs,
     sizes: options.sizes,
     profileDir: options.profileDir,
+    serverArgs: options.serverArgs ?? [],
     workloads: options.only.map((id) => {
       const workload = WORKLOADS[id];
       const runs = records.get(id)!;

@@ -16,8 +16,8 @@ export type { ClusterNode };
 export interface BenchClusterOptions {
   /** Write a V8 CPU profile per node into this directory (on stop); null: no profiling. */
   profileDir: string | null;
-  /** The nodes' log level (default info, as users run it). */
-  logLevel?: string;
+  /** Extra `flotilla server` arguments for every node (experiments; the suite's figures use none). */
+  serverArgs?: readonly string[];
 }
 
 /** How long a node has to stop after SIGTERM before it is killed (its profile is then lost). */
@@ -39,7 +39,7 @@ export class BenchCluster {
       env.NODE_OPTIONS = `--import=${PROFILER_PRELOAD}`;
       env.FLOTILLA_BENCH_PROFILE_DIR = options.profileDir;
     }
-    const args = ['--log-level', options.logLevel ?? 'info'];
+    const args = [...(options.serverArgs ?? [])];
     const cluster = await TestCluster.start({ size: 3, args, env });
     return new BenchCluster(cluster, options);
   }
@@ -134,7 +134,12 @@ export class BenchCluster {
     );
   }
 
-  /** Bytes used on disk by a node's data directory. */
+  /** Ids of nodes whose process is not running (exited or killed). */
+  stoppedIds(): string[] {
+    return this.cluster.nodes.filter((n) => !n.process).map((n) => n.id);
+  }
+
+  /** A node's data directory. */
   dataDir(id: string): string {
     return this.cluster.node(id).dataDir;
   }

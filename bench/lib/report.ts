@@ -32,6 +32,7 @@ export function renderReport(report: SuiteReport): string {
     `${m.cores} cores (${m.cpuModel}), ${m.memoryGiB} GiB, Node ${m.node}, ${m.os}, load ${m.loadAverage1m} at start`,
     `3 nodes on loopback, one queue, ${report.payloadBytes}-byte random payloads, ${report.durability}; ` +
       `medians of ${report.runs} run(s), a fresh cluster per run`,
+    ...(report.serverArgs.length > 0 ? [`server flags: ${report.serverArgs.join(' ')}`] : []),
     '',
     '| workload | figure | median | unit | runs |',
     '| --- | --- | ---: | --- | --- |',

@@ -80,6 +80,11 @@ async function timeRestart(cluster: BenchCluster, expectedDepth: number): Promis
   let leaderSeenMs: number | null = null;
   for (;;) {
     if (startError !== null) throw startError;
+    const died = cluster.stoppedIds();
+    if (died.length > 0) {
+      const logs = died.map((id) => `${id}:\n${cluster.tail(id)}`).join('\n');
+      throw new Error(`W6: ${died.join(', ')} exited while restarting with the backlog\n${logs}`);
+    }
     const elapsedMs = performance.now() - startedMs;
     if (elapsedMs > RECOVERY_TIMEOUT_MS) {
       throw new Error(
