@@ -420,9 +420,20 @@ describe('property 6: convergence and recovery', () => {
     only(clean(), 6, 'unavailable-after-heal', finalState({ servedAgainMs: 12_000 }));
   });
 
+  it('catches a member that crashed, stayed silent, or a fault the cluster could not go through', () => {
+    const crashes = [{ id: 'n2', detail: 'exited (code 1): invalid queue snapshot' }];
+    only(clean(), 6, 'node-crashed', finalState({ crashes }));
+    only(clean(), 6, 'member-silent', finalState({ members: ['n1', 'n2', 'n3', 'n4'] }));
+    only(clean(), 6, 'fault-failed', finalState({ faultErrors: ['#3 membership: promote timed out'] }));
+  });
+
   it('catches queues left undrained', () => {
     const queues = QUEUES.map((q) => (q.name === 'q' ? { ...q, depth: 3, inFlight: 1 } : q));
     only(clean(), 6, 'not-drained', finalState({ queues }));
+    const unknown = QUEUES.map((q) => (q.name === 'g' ? { ...q, depth: -1 } : q));
+    expect(only(clean(), 6, 'not-drained', finalState({ queues: unknown })).message).toContain(
+      'could not be read',
+    );
   });
 });
 

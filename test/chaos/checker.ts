@@ -528,14 +528,43 @@ function checkRecovery(final: FinalState): Violation[] {
     });
   }
   for (const queue of final.queues) {
-    if (queue.depth > 0) {
-      violations.push({
-        property: 6,
-        kind: 'not-drained',
-        message: `${queue.name} still holds ${queue.depth} messages (${queue.inFlight} in flight, ${queue.delayed} delayed) after the drain`,
-        ids: [queue.name],
-      });
-    }
+    if (queue.depth === 0) continue;
+    const holds =
+      queue.depth < 0
+        ? 'could not be read from any member'
+        : `still holds ${queue.depth} messages (${queue.inFlight} in flight, ${queue.delayed} delayed)`;
+    violations.push({
+      property: 6,
+      kind: 'not-drained',
+      message: `${queue.name} ${holds} after the drain`,
+      ids: [queue.name],
+    });
+  }
+  const reported = new Set(final.nodes.map((n) => n.id));
+  for (const id of final.members ?? []) {
+    if (reported.has(id)) continue;
+    violations.push({
+      property: 6,
+      kind: 'member-silent',
+      message: `member ${id} did not report its applied index and digest`,
+      ids: [id],
+    });
+  }
+  for (const crash of final.crashes ?? []) {
+    violations.push({
+      property: 6,
+      kind: 'node-crashed',
+      message: `${crash.id} ${crash.detail}`,
+      ids: [crash.id],
+    });
+  }
+  for (const error of final.faultErrors ?? []) {
+    violations.push({
+      property: 6,
+      kind: 'fault-failed',
+      message: `the cluster could not go through fault ${error}`,
+      ids: [],
+    });
   }
   return violations;
 }

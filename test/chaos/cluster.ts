@@ -11,6 +11,7 @@
  * through the HTTP API, and the read-outs the campaign needs (leader, digests, queue stats).
  * Every HTTP call has a deadline: a paused node accepts connections but never answers.
  */
+import type { ChildProcess } from 'node:child_process';
 import { type ClusterNode, TestCluster } from '../support/cluster.js';
 import { waitFor } from '../support/wait.js';
 import type { FinalNode } from './history.js';
@@ -142,11 +143,24 @@ class LinkTable {
   }
 }
 
+/** A node process that ended without the harness asking it to. */
+export interface NodeCrash {
+  id: string;
+  /** Exit code or signal, and the last lines of its log. */
+  detail: string;
+}
+
 export class ChaosCluster {
+  private readonly crashList: NodeCrash[] = [];
+  /** Processes the harness itself is stopping: their exit is no crash. */
+  private readonly stopping = new WeakSet<ChildProcess>();
+
   private constructor(
     readonly cluster: TestCluster,
     private readonly links: LinkTable,
-  ) {}
+  ) {
+    for (const node of cluster.nodes) this.watch(node.id);
+  }
 
   static async start(options: ChaosClusterOptions): Promise<ChaosCluster> {
     const links = new LinkTable(options.random);
@@ -190,16 +204,50 @@ export class ChaosCluster {
   }
 
   async kill(id: string): Promise<void> {
+    this.expectExit(id);
     await this.cluster.signal(id, 'SIGKILL');
   }
 
   /** SIGTERM and wait for the graceful exit; returns the exit code. */
   async terminate(id: string, timeoutMs = 20_000): Promise<number | null> {
+    this.expectExit(id);
     return this.cluster.signal(id, 'SIGTERM', timeoutMs);
   }
 
+  /** Start a stopped node again; a node that dies while starting is recorded as a crash. */
   async restart(id: string): Promise<void> {
-    await this.cluster.startNode(id);
+    try {
+      await this.cluster.startNode(id);
+    } catch (error) {
+      this.crashList.push({ id, detail: `died while starting: ${this.lastWords(id)}` });
+      throw error;
+    }
+    this.watch(id);
+  }
+
+  /** Nodes that exited without being asked to, in order. */
+  crashes(): NodeCrash[] {
+    return [...this.crashList];
+  }
+
+  private expectExit(id: string): void {
+    const child = this.node(id).process;
+    if (child) this.stopping.add(child);
+  }
+
+  private watch(id: string): void {
+    const child = this.node(id).process;
+    if (!child) return;
+    child.once('exit', (code, signal) => {
+      if (this.stopping.has(child)) return;
+      this.crashList.push({ id, detail: `exited (${signal ?? `code ${code}`}): ${this.lastWords(id)}` });
+    });
+  }
+
+  /** The end of a node's log, for crash reports. */
+  private lastWords(id: string): string {
+    const node = this.cluster.nodes.find((n) => n.id === id);
+    return node ? this.cluster.tail(node, 3).slice(-1_500) : '(node forgotten)';
   }
 
   pause(id: string): void {
@@ -216,6 +264,7 @@ export class ChaosCluster {
    */
   async addMember(timeoutMs = 30_000): Promise<string> {
     const node = await this.cluster.addNode();
+    this.watch(node.id);
     const address = this.links.inboundAddress(node.id);
     await this.adminCall('POST', '/api/cluster/members', { id: node.id, address }, timeoutMs);
     await this.adminCall('POST', `/api/cluster/members/${node.id}/promote`, undefined, timeoutMs);
@@ -225,6 +274,7 @@ export class ChaosCluster {
   /** Removes a member through the HTTP API, then stops its process and forgets it. */
   async removeMember(id: string, timeoutMs = 30_000): Promise<void> {
     await this.adminCall('DELETE', `/api/cluster/members/${id}`, undefined, timeoutMs);
+    this.expectExit(id);
     await this.cluster.retire(id);
   }
 
@@ -281,7 +331,8 @@ export class ChaosCluster {
     for (const id of this.members()) {
       const node = this.node(id);
       if (node.paused && node.process) this.resume(id);
-      if (!node.process) await this.restart(id);
+      // A node that cannot start is already recorded as a crash; heal the others regardless.
+      if (!node.process) await this.restart(id).catch(() => {});
     }
   }
 
@@ -353,7 +404,10 @@ export class ChaosCluster {
 
   /** Kill every process and close every proxy. Safe to call more than once. */
   async stop(): Promise<void> {
-    for (const node of this.cluster.nodes) if (node.paused && node.process) node.process.kill('SIGCONT');
+    for (const node of this.cluster.nodes) {
+      this.expectExit(node.id);
+      if (node.paused && node.process) node.process.kill('SIGCONT');
+    }
     await this.cluster.stop();
     await this.links.closeAll();
   }

@@ -145,6 +145,7 @@ export interface FinalNode {
 /** What a queue looked like after the drain. */
 export interface FinalQueue {
   name: string;
+  /** -1 when no member could say. */
   depth: number;
   inFlight: number;
   delayed: number;
@@ -163,6 +164,12 @@ export interface FinalState {
   convergedMs: number | null;
   /** The bound both must meet. */
   recoveryBoundMs: number;
+  /** Ids of the members at the end; each must be among `nodes`. */
+  members?: string[];
+  /** Node processes that ended without being asked to, with their last words. */
+  crashes?: { id: string; detail: string }[];
+  /** Faults the nemesis could not carry out (the schedule stopped at the first). */
+  faultErrors?: string[];
 }
 
 /** Appends events to a JSON-lines file, numbering and timestamping them. */

@@ -121,42 +121,70 @@ export interface FaultRecord {
   detail: string;
   /** ms from taking the fault back until the members agreed on a leader; null if not within the deadline. */
   recoveredMs: number | null;
+  /** Set when the fault could not be carried out (e.g. a node would not restart); the schedule stops there. */
+  error?: string;
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-/** Runs the plan against the cluster, one fault at a time; resolves with what each fault did. */
+/**
+ * Runs the plan against the cluster, one fault at a time; resolves with what each fault did. A
+ * fault that cannot be carried out (a node that will not restart, a membership change that never
+ * commits) ends the schedule: its record carries the error and the campaign goes on to heal.
+ */
 export async function runNemesis(
   plan: readonly PlannedFault[],
   chaos: ChaosCluster,
   options: NemesisOptions,
 ): Promise<FaultRecord[]> {
-  const { history, log } = options;
   const startMs = performance.now();
   const records: FaultRecord[] = [];
   for (const fault of plan) {
     const waitMs = startMs + fault.atMs - performance.now();
     if (waitMs > 0) await sleep(waitMs);
-    const picks = new Picks(fault.draws);
-    const lasting = fault.holdMs === 0;
-    const start = (detail: string) =>
-      history.record({ kind: 'nemesis', phase: 'start', fault: fault.index, name: fault.kind, detail });
-    // A fault that runs to completion is under way from its first step: record its start first.
-    if (lasting) start('under way');
-    const injected = await inject(fault, chaos, picks);
-    if (!lasting) start(injected.detail);
-    log(`nemesis #${fault.index} ${fault.kind}: ${injected.detail}`);
-    if (fault.holdMs > 0) await sleep(fault.holdMs);
-    await injected.undo();
-    const recoveredMs = await timeToLeader(chaos, options.recoveryTimeoutMs ?? 20_000);
-    const recovery =
-      recoveredMs === null ? 'no leader within the deadline' : `leader again after ${recoveredMs} ms`;
-    const outcome = lasting ? `${injected.detail}; ${recovery}` : recovery;
-    history.record({ kind: 'nemesis', phase: 'end', fault: fault.index, name: fault.kind, detail: outcome });
-    log(`nemesis #${fault.index} ${fault.kind} over: ${recovery}`);
-    records.push({ fault, detail: injected.detail, recoveredMs });
+    try {
+      records.push(await runFault(fault, chaos, options));
+    } catch (error) {
+      const message = (error as Error).message ?? String(error);
+      options.history.record({
+        kind: 'nemesis',
+        phase: 'end',
+        fault: fault.index,
+        name: fault.kind,
+        detail: `failed: ${message}`,
+      });
+      options.log(`nemesis #${fault.index} ${fault.kind} FAILED: ${message}; no further faults`);
+      records.push({ fault, detail: 'failed', recoveredMs: null, error: message });
+      break;
+    }
   }
   return records;
+}
+
+async function runFault(
+  fault: PlannedFault,
+  chaos: ChaosCluster,
+  options: NemesisOptions,
+): Promise<FaultRecord> {
+  const { history, log } = options;
+  const picks = new Picks(fault.draws);
+  const lasting = fault.holdMs === 0;
+  const start = (detail: string) =>
+    history.record({ kind: 'nemesis', phase: 'start', fault: fault.index, name: fault.kind, detail });
+  // A fault that runs to completion is under way from its first step: record its start first.
+  if (lasting) start('under way');
+  const injected = await inject(fault, chaos, picks);
+  if (!lasting) start(injected.detail);
+  log(`nemesis #${fault.index} ${fault.kind}: ${injected.detail}`);
+  if (fault.holdMs > 0) await sleep(fault.holdMs);
+  await injected.undo();
+  const recoveredMs = await timeToLeader(chaos, options.recoveryTimeoutMs ?? 20_000);
+  const recovery =
+    recoveredMs === null ? 'no leader within the deadline' : `leader again after ${recoveredMs} ms`;
+  const outcome = lasting ? `${injected.detail}; ${recovery}` : recovery;
+  history.record({ kind: 'nemesis', phase: 'end', fault: fault.index, name: fault.kind, detail: outcome });
+  log(`nemesis #${fault.index} ${fault.kind} over: ${recovery}`);
+  return { fault, detail: injected.detail, recoveredMs };
 }
 
 async function timeToLeader(chaos: ChaosCluster, timeoutMs: number): Promise<number | null> {
