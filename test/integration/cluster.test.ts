@@ -4,10 +4,11 @@
  * replicated; an SDK given only a follower's URL follows to the leader and its publishes are
  * confirmed and consumed; a lease that ends brings the message back with deliveryCount 2; a nack
  * with a delay holds the message back for that long (by the leader's clock); a message nacked
- * maxDeliveries times lands in the dead-letter queue with where it came from and why; message
+ * maxDeliveries times lands in the dead-letter queue with where it came from and why, and a
+ * redrive sent to a follower's HTTP API brings it back; message
  * groups keep per-group order with at most one message of a group in flight across two consumers;
  * `kill -9` of the leader during publishing loses no confirmed publish, stores none twice, and a
- * new leader confirms again within 5 s; a killed follower restarts and reaches the same applied
+ * new leader confirms again within 5 s and frees the dead leader's leases at once; a killed follower restarts and reaches the same applied
  * index and state digest as the others; SIGTERM of the leader exits 0, hands leadership over, and
  * the SDK follows without a publish failing.
  *
@@ -169,6 +170,16 @@ describe('a 3-node cluster of real processes', () => {
     }
     const [viaSdk] = await c.peek<string>(dlq);
     expect(viaSdk?.body).toBe('poison-pill');
+
+    // Redrive through a follower's HTTP API: forwarded to the leader, back with a fresh count.
+    const follower = followerOf(await cluster.waitForLeader());
+    const res = await fetch(`${follower.httpUrl}/api/queues/${dlq}/redrive`, { method: 'POST', body: '{}' });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ moved: 1 });
+    const [back] = await c.receive<string>(queue, { max: 1, waitMs: 5_000 });
+    expect(back).toMatchObject({ body: 'poison-pill', deliveryCount: 1 });
+    await back!.ack();
+    expect(await c.queueStats(dlq)).toMatchObject({ depth: 0 });
   });
 
   it('keeps per-group order with one message per group in flight across two consumers', async () => {
@@ -223,6 +234,13 @@ describe('a 3-node cluster of real processes', () => {
     const c = await client(cluster.urls(), 'kill-leader');
     const queue = uniqueQueue('kill');
     await c.createQueue(queue);
+    // A message leased through the leader and never settled: a leader change must release it
+    // long before its 60 s lease ends.
+    const leasedQueue = uniqueQueue('kill-leased');
+    await c.createQueue(leasedQueue, { visibilityTimeoutMs: 60_000 });
+    await c.publish(leasedQueue, 'leased-when-killed');
+    const [leased] = await c.receive(leasedQueue, { max: 1, waitMs: 5_000 });
+    expect(leased?.deliveryCount).toBe(1);
     const loop = new PublishLoop(c, queue, 'k', 20);
     await loop.waitConfirmed(300);
 
@@ -250,6 +268,9 @@ describe('a 3-node cluster of real processes', () => {
     await sub.close();
     expect([...expected].filter((b) => !seen.has(b))).toEqual([]);
     expect(seen.size).toBe(expected.size);
+    const [released] = await c.receive<string>(leasedQueue, { max: 1, waitMs: 10_000 });
+    expect(released).toMatchObject({ body: 'leased-when-killed', deliveryCount: 2 });
+    await released!.ack();
 
     await cluster.startNode(leader.id);
     await waitForConvergence(cluster);

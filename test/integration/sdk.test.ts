@@ -3,11 +3,11 @@
  * `kill -9` of the leader loses nothing confirmed and stores nothing twice (the queue's published
  * counter equals the number of distinct publishes, and every confirmed message is consumed and
  * acked); the same client object keeps working, subscription included, after every server was
- * killed and started again; a consumer never holds more than `prefetch` unsettled messages (seen in
- * its handlers and in the leader's in-flight count); `close()` lets running handlers finish and
- * acks them, and confirms publishes still pending; `consumeBatch` hands over full batches by count
- * and partial ones by time; `receive` long-polls an empty queue for its wait and wakes when a
- * message becomes ready.
+ * killed and started again, and what was confirmed before is all still there; a consumer never
+ * holds more than `prefetch` unsettled messages (seen in its handlers and in the leader's
+ * in-flight count); `close()` lets running handlers finish and acks them, and confirms publishes
+ * still pending; `consumeBatch` hands over full batches by count and partial ones by time;
+ * `receive` long-polls an empty queue for its wait and wakes when a message becomes ready.
  */
 import { connect, type FlotillaClient } from '@flotilla/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -91,6 +91,13 @@ describe('the SDK against a real cluster', () => {
     await c.publish(queue, 'before');
     await waitFor(() => consumed.includes('before'), { what: 'the first message' });
 
+    const durable = uniqueQueue('sdk-durable');
+    await c.createQueue(durable);
+    await c.publishBatch(
+      durable,
+      Array.from({ length: 300 }, (_, i) => ({ body: `d${i}` })),
+    );
+
     await Promise.all(cluster.nodes.map((n) => cluster.signal(n.id, 'SIGKILL')));
     const publishing = c.publish(queue, 'during'); // sent while no server runs: waits for one
     await Promise.all(cluster.nodes.map((n) => cluster.startNode(n.id)));
@@ -104,6 +111,10 @@ describe('the SDK against a real cluster', () => {
     });
     expect(c.status).toBe('connected');
     await sub.close();
+    // Everything confirmed before every node was killed is still there.
+    expect(await c.queueStats(durable)).toMatchObject({ depth: 300, publishedCount: 300 });
+    const peeked = await c.peek<string>(durable, { max: 300 });
+    expect(peeked.map((m) => m.body)).toEqual(Array.from({ length: 300 }, (_, i) => `d${i}`));
   });
 
   it('never holds more than prefetch unsettled messages', async () => {
