@@ -4,7 +4,7 @@
  * change and show the real queue; `publish --count` is confirmed in full and re-running it with
  * the same idempotency key stores nothing twice; `consume --count --json` prints what was
  * published; `bench --messages 2000` runs and cleans up its scratch queue; and scripts can rely on
- * the exit codes: 4 for a missing queue, 3 for an unreachable cluster.
+ * the exit codes: 1 for a failed operation, 4 for a missing queue, 3 for an unreachable cluster.
  */
 import { execFile } from 'node:child_process';
 import { createServer } from 'node:net';
@@ -186,6 +186,18 @@ describe('the flotilla command against a real cluster', () => {
       expect(result.stderr).toContain('QUEUE_NOT_FOUND');
       expect(result.stdout).toBe('');
     }
+  });
+
+  it('exits 1 when an operation fails: a taken name, or fewer messages than --count in time', async () => {
+    const queue = uniqueQueue('cli-fail');
+    expect((await run('queue', 'create', queue)).code).toBe(0);
+    const taken = await run('queue', 'create', queue);
+    expect(taken.code).toBe(1);
+    expect(taken.stderr).toContain('QUEUE_EXISTS');
+    expect((await run('publish', queue, 'only one')).code).toBe(0);
+    const short = await run('consume', queue, '--count', '2', '--timeout-ms', '1000', '--json');
+    expect(short.code).toBe(1);
+    expect(jsonLines(short.stdout).map((m) => m.body)).toEqual(['only one']);
   });
 
   it('exits 3 when no node can be reached', async () => {
