@@ -15,6 +15,11 @@ export class CodecError extends Error {
   constructor(
     message: string,
     readonly offset: number,
+    /**
+     * Set when the input ended inside a value: the input length (from the start of the bytes
+     * decoded) needed at least before that value can decode. Null for bytes that are wrong.
+     */
+    readonly neededBytes: number | null = null,
   ) {
     super(`malformed msgpack at byte ${offset}: ${message}`);
     this.name = 'CodecError';
@@ -228,10 +233,33 @@ export function decodeValue(bytes: Uint8Array): Decoded {
   return value;
 }
 
-/** Decodes a concatenation of values filling all of `bytes`, calling `onValue` for each in order. */
-export function decodeEach(bytes: Uint8Array, onValue: (value: Decoded) => void): void {
+/** Where decoding a stream piece stopped: the start of an incomplete last value, if any. */
+export interface PartialDecode {
+  /** Bytes consumed by whole values; the rest is the start of a value cut off by the end. */
+  consumedBytes: number;
+  /** Bytes the cut-off value needs at least (counted from its start); 0 when nothing is left over. */
+  neededBytes: number;
+}
+
+/**
+ * Decodes a piece of a stream of concatenated values, calling `onValue` for each whole value in
+ * order, and stops at a value the end of `bytes` cuts off, reporting where it starts so the caller
+ * can prepend it to the next piece. Bytes that are wrong (not merely cut off) raise CodecError.
+ */
+export function decodeWhole(bytes: Uint8Array, onValue: (value: Decoded) => void): PartialDecode {
   const reader = new MsgReader(bytes);
-  while (reader.offset < bytes.byteLength) onValue(reader.value(0));
+  while (reader.offset < bytes.byteLength) {
+    const start = reader.offset;
+    let value: Decoded;
+    try {
+      value = reader.value(0);
+    } catch (error) {
+      if (!(error instanceof CodecError) || error.neededBytes === null) throw error;
+      return { consumedBytes: start, neededBytes: error.neededBytes - start };
+    }
+    onValue(value);
+  }
+  return { consumedBytes: bytes.byteLength, neededBytes: 0 };
 }
 
 class MsgReader {
@@ -324,7 +352,11 @@ class MsgReader {
   private checkContainer(minBytes: number, depth: number): void {
     if (depth >= MAX_DEPTH) throw new CodecError(`nesting deeper than ${MAX_DEPTH}`, this.offset);
     if (minBytes > this.bytes.byteLength - this.offset) {
-      throw new CodecError(`container of ${minBytes} elements exceeds remaining bytes`, this.offset);
+      throw new CodecError(
+        `container of ${minBytes} elements exceeds remaining bytes`,
+        this.offset,
+        this.offset + minBytes,
+      );
     }
   }
 
@@ -364,7 +396,7 @@ class MsgReader {
   private advance(n: number): number {
     const start = this.offset;
     if (n > this.bytes.byteLength - start) {
-      throw new CodecError(`needs ${n} bytes, ${this.bytes.byteLength - start} left`, start);
+      throw new CodecError(`needs ${n} bytes, ${this.bytes.byteLength - start} left`, start, start + n);
     }
     this.offset = start + n;
     return start;

@@ -21,7 +21,7 @@
  * heap layouts or insertion histories.
  */
 import type { QueueOptions } from '@flotilla/shared';
-import { CodecError, type Decoded, decodeEach, MsgWriter } from './codec.js';
+import { CodecError, type Decoded, decodeWhole, MsgWriter, type PartialDecode } from './codec.js';
 import { readHeaders, readOptions, writeHeaders, writeOptions } from './commands.js';
 import { DEFAULT_SNAPSHOT_CHUNK_BYTES } from './limits.js';
 import { queueOptionsProblem } from './options.js';
@@ -215,8 +215,10 @@ interface OpenQueue {
 }
 
 /**
- * Rebuilds a state machine from snapshot chunks fed in order with `push`, then `finish()`.
- * Bodies are copied out of the chunks, so a surviving message does not pin a whole chunk.
+ * Rebuilds a state machine from snapshot bytes fed in order with `push`, then `finish()`. The
+ * pieces may be cut anywhere (storage reads the snapshot file in fixed-size pieces, not at the
+ * writer's chunk boundaries): an item cut off at the end of a piece is kept and completed by the
+ * next. Bodies are copied out of the pieces, so a surviving message does not pin a whole piece.
  * Anything malformed raises {@link SnapshotFormatError}; the partial state is then discarded.
  */
 export class SnapshotLoader {
@@ -226,20 +228,43 @@ export class SnapshotLoader {
   private queuesLeft = 0;
   private lastQueueName: string | null = null;
   private open: OpenQueue | null = null;
+  /** Bytes of an item cut off at the end of the pieces pushed so far (copied: callers may reuse theirs). */
+  private carry: Uint8Array[] = [];
+  private carryBytes = 0;
+  /** The cut-off item needs at least this many bytes before decoding it again is worth trying. */
+  private carryNeededBytes = 0;
 
   push(chunk: Uint8Array): void {
-    try {
-      decodeEach(chunk, (item) => this.item(item));
-    } catch (error) {
-      if (error instanceof CodecError) throw new SnapshotFormatError(error.message);
-      throw error;
+    if (chunk.byteLength === 0) return;
+    if (this.carryBytes > 0) {
+      this.carry.push(chunk.slice());
+      this.carryBytes += chunk.byteLength;
+      if (this.carryBytes < this.carryNeededBytes) return;
+      this.decode(concatBytes(this.carry, this.carryBytes));
+    } else {
+      this.decode(chunk);
     }
   }
 
   finish(): QueueStateMachine {
+    if (this.carryBytes > 0) bad(`stream ended inside an item (${this.carryBytes} bytes left over)`);
     if (!this.ended) throw new SnapshotFormatError('stream ended before its end marker');
     this.machine.finishRestore();
     return this.machine;
+  }
+
+  private decode(bytes: Uint8Array): void {
+    let partial: PartialDecode;
+    try {
+      partial = decodeWhole(bytes, (item) => this.item(item));
+    } catch (error) {
+      if (error instanceof CodecError) throw new SnapshotFormatError(error.message);
+      throw error;
+    }
+    const rest = bytes.subarray(partial.consumedBytes);
+    this.carry = rest.byteLength > 0 ? [rest.slice()] : [];
+    this.carryBytes = rest.byteLength;
+    this.carryNeededBytes = partial.neededBytes;
   }
 
   private item(value: Decoded): void {
@@ -450,4 +475,15 @@ export class Fnv1a64 implements Hasher {
 export function digestState(machine: QueueStateMachine, hasher: Hasher = new Fnv1a64()): string {
   for (const chunk of captureSnapshot(machine)) hasher.update(chunk);
   return hasher.digest('hex');
+}
+
+/** One buffer holding `pieces` in order (`totalBytes` long). */
+function concatBytes(pieces: readonly Uint8Array[], totalBytes: number): Uint8Array {
+  const out = new Uint8Array(totalBytes);
+  let at = 0;
+  for (const piece of pieces) {
+    out.set(piece, at);
+    at += piece.byteLength;
+  }
+  return out;
 }
