@@ -5,12 +5,13 @@
  * confirmed and consumed; a lease that ends brings the message back with deliveryCount 2; a nack
  * with a delay holds the message back for that long (by the leader's clock); a message nacked
  * maxDeliveries times lands in the dead-letter queue with where it came from and why, and a
- * redrive sent to a follower's HTTP API brings it back; message
- * groups keep per-group order with at most one message of a group in flight across two consumers;
- * `kill -9` of the leader during publishing loses no confirmed publish, stores none twice, and a
- * new leader confirms again within 5 s and frees the dead leader's leases at once; a killed follower restarts and reaches the same applied
- * index and state digest as the others; SIGTERM of the leader exits 0, hands leadership over, and
- * the SDK follows without a publish failing.
+ * redrive sent to a follower's HTTP API brings it back; message groups keep per-group order with
+ * at most one message of a group in flight across two consumers; `kill -9` of the leader during
+ * publishing loses no confirmed publish, stores none twice, and a new leader confirms again within
+ * 5 s and frees the dead leader's leases at once; a killed follower restarts from its own snapshot
+ * (bigger than one storage read) and reaches the same applied index and state digest as the
+ * others; SIGTERM of the leader exits 0, hands leadership over, and the SDK follows without a
+ * publish failing.
  *
  * The tests share one cluster and run in order; each uses its own queues. Faults come last and
  * every killed node is restarted before the next test.
@@ -23,6 +24,11 @@ import { duplicatesOf, PublishLoop, peekOn, statsOn, uniqueQueue, waitForConverg
 
 /** The kill-to-next-confirm bound of issue 4 ("a new leader serves within a few seconds"). */
 const FAILOVER_BOUND_MS = 5_000;
+/**
+ * Nodes snapshot after this much log (instead of 256 MiB), so snapshots are taken, and restored
+ * on restarts, during these tests too.
+ */
+const SNAPSHOT_LOG_BYTES = 1024 * 1024;
 
 describe('a 3-node cluster of real processes', () => {
   let cluster: TestCluster;
@@ -41,7 +47,7 @@ describe('a 3-node cluster of real processes', () => {
   }
 
   beforeAll(async () => {
-    cluster = await TestCluster.start({ size: 3 });
+    cluster = await TestCluster.start({ size: 3, args: ['--snapshot-log-bytes', String(SNAPSHOT_LOG_BYTES)] });
   });
 
   afterAll(async () => {
@@ -281,14 +287,23 @@ describe('a 3-node cluster of real processes', () => {
     await waitForConvergence(cluster);
   });
 
-  it('restarts a killed follower that catches up to the same applied index and digest', async () => {
+  it('restarts a killed follower from its own snapshot, and it catches up to the same digest', async () => {
     const leader = await cluster.waitForLeader();
     const follower = followerOf(leader);
     const c = await client(cluster.urls(), 'catch-up');
     const queue = uniqueQueue('catchup');
     await c.createQueue(queue);
-    await waitForConvergence(cluster);
-    const before = await cluster.status(follower.id);
+    // Over SNAPSHOT_LOG_BYTES of log, so the follower snapshots a state bigger than one storage
+    // read: the restart must load a snapshot that comes back from disk in several pieces.
+    const bigBody = new Uint8Array(SNAPSHOT_LOG_BYTES).fill(7);
+    await c.publishBatch(queue, [{ body: bigBody }, { body: bigBody }]);
+    const before = await waitFor(
+      async () => {
+        const s = await cluster.status(follower.id);
+        return Number(s.snapshotIndex) > 1 && s;
+      },
+      { what: `${follower.id} to take a snapshot` },
+    );
 
     await cluster.signal(follower.id, 'SIGKILL');
     const bodies = Array.from({ length: 500 }, (_, i) => ({ body: `c-${i}` }));
@@ -299,7 +314,7 @@ describe('a 3-node cluster of real processes', () => {
     await cluster.startNode(follower.id);
     const converged = await waitForConvergence(cluster);
     expect(converged.appliedIndex).toBeGreaterThanOrEqual(leaderNow.appliedIndex);
-    expect(await statsOn(follower, queue)).toMatchObject({ depth: 500, publishedCount: 500 });
+    expect(await statsOn(follower, queue)).toMatchObject({ depth: 502, publishedCount: 502 });
   });
 
   it('hands leadership over on SIGTERM: exit 0, a new leader, the SDK follows without errors', async () => {
