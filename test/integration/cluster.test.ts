@@ -1,17 +1,17 @@
 /**
  * A real 3-node cluster of `flotilla server` processes on loopback (issue 4), driven through the
- * SDK and the HTTP API. Proves: a leader is elected and named by every node; queues are created and
- * replicated; an SDK given only a follower's URL follows to the leader and its publishes are
- * confirmed and consumed; a lease that ends brings the message back with deliveryCount 2; a nack
- * with a delay holds the message back for that long (by the leader's clock); a message nacked
- * maxDeliveries times lands in the dead-letter queue with where it came from and why, and a
- * redrive sent to a follower's HTTP API brings it back; message groups keep per-group order with
- * at most one message of a group in flight across two consumers; `kill -9` of the leader during
- * publishing loses no confirmed publish, stores none twice, and a new leader confirms again within
- * 5 s and frees the dead leader's leases at once; a killed follower restarts from its own snapshot
- * (bigger than one storage read) and reaches the same applied index and state digest as the
- * others; SIGTERM of the leader exits 0, hands leadership over, and the SDK follows without a
- * publish failing.
+ * SDK and the HTTP API. Proves: a leader is elected and named by every node (in /api/cluster,
+ * /ready and /metrics); queues are created and replicated; an SDK given only a follower's URL
+ * follows to the leader and its publishes are confirmed and consumed; a lease that ends brings the
+ * message back with deliveryCount 2; a nack with a delay holds the message back for that long (by
+ * the leader's clock); a message nacked maxDeliveries times lands in the dead-letter queue with
+ * where it came from and why, and a redrive sent to a follower's HTTP API brings it back; message
+ * groups keep per-group order with at most one message of a group in flight across two consumers;
+ * `kill -9` of the leader during publishing loses no confirmed publish, stores none twice, and a
+ * new leader confirms again within 5 s and frees the dead leader's leases at once; a killed
+ * follower restarts from its own snapshot (bigger than one storage read) and reaches the same
+ * applied index and state digest as the others; SIGTERM of the leader exits 0, hands leadership
+ * over, and the SDK follows without a publish failing.
  *
  * The tests share one cluster and run in order; each uses its own queues. Faults come last and
  * every killed node is restarted before the next test.
@@ -47,7 +47,10 @@ describe('a 3-node cluster of real processes', () => {
   }
 
   beforeAll(async () => {
-    cluster = await TestCluster.start({ size: 3, args: ['--snapshot-log-bytes', String(SNAPSHOT_LOG_BYTES)] });
+    cluster = await TestCluster.start({
+      size: 3,
+      args: ['--snapshot-log-bytes', String(SNAPSHOT_LOG_BYTES)],
+    });
   });
 
   afterAll(async () => {
@@ -61,6 +64,12 @@ describe('a 3-node cluster of real processes', () => {
     expect(statuses.map((s) => s.role).sort()).toEqual(['follower', 'follower', 'leader']);
     expect(new Set(statuses.map((s) => s.leaderId))).toEqual(new Set([leader.id]));
     expect(new Set(statuses.map((s) => s.term)).size).toBe(1);
+    for (const node of cluster.nodes) {
+      await waitFor(async () => (await fetch(`${node.httpUrl}/ready`)).ok, { what: `${node.id} ready` });
+      const metrics = await (await fetch(`${node.httpUrl}/metrics`)).text();
+      const isLeader = node.id === leader.id ? 1 : 0;
+      expect(metrics).toContain(`flotilla_raft_is_leader{node="${node.id}"} ${isLeader}`);
+    }
   });
 
   it('follows from a follower to the leader, then confirms and delivers publishes', async () => {
@@ -315,6 +324,9 @@ describe('a 3-node cluster of real processes', () => {
     const converged = await waitForConvergence(cluster);
     expect(converged.appliedIndex).toBeGreaterThanOrEqual(leaderNow.appliedIndex);
     expect(await statsOn(follower, queue)).toMatchObject({ depth: 502, publishedCount: 502 });
+    await waitFor(async () => (await fetch(`${follower.httpUrl}/ready`)).ok, {
+      what: `${follower.id} ready`,
+    });
   });
 
   it('hands leadership over on SIGTERM: exit 0, a new leader, the SDK follows without errors', async () => {
