@@ -3,7 +3,7 @@
  * shared/BENCHMARKS.md against fresh local 3-node clusters and prints a table; see README.md.
  *
  *   npm run bench -- [--only W1,W3] [--runs 3] [--json out.json] [--quick] [--w6-messages N]
- *                    [--profile DIR] [--lock FILE|none] [--server-args "..."]
+ *                    [--profile DIR] [--lock FILE|none] [--server-args="..."]
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -21,7 +21,7 @@ const HELP = `Usage: npm run bench -- [options]
   --w6-messages N     W6 backlog size (default ${FULL_SIZES.w6Messages.toLocaleString('en-US')}; --quick: ${QUICK_SIZES.w6Messages.toLocaleString('en-US')})
   --profile DIR       run the nodes under node --cpu-prof; profiles land in DIR/<W>-run<n>/
   --lock FILE|none    hold this flock lock during each workload run (default ${DEFAULT_LOCK_FILE})
-  --server-args "..." extra flotilla server flags for every node (experiments; reported in the JSON)
+  --server-args="..." extra flotilla server flags for every node (experiments; reported in the JSON)
   -h, --help          this text
 `;
 

@@ -50,8 +50,8 @@ export interface RunRecord {
   startedAt: string;
   /** 1-minute load average when the run started: other work on the machine shows here. */
   loadAtStart: number;
-  /** Null when the run failed (see `error`). */
-  figures: Record<string, number> | null;
+  /** Null when the run failed before measuring anything (see `error`); a null figure was not measured. */
+  figures: Record<string, number | null> | null;
   cpu: CpuReport | null;
   details: Record<string, unknown>;
   error: string | null;
@@ -90,7 +90,10 @@ export function median(values: readonly number[]): number | null {
 function mediansOf(workload: Workload, runs: readonly RunRecord[]): Record<string, number | null> {
   const medians: Record<string, number | null> = {};
   for (const { key } of workload.figures) {
-    const values = runs.flatMap((r) => (r.figures?.[key] === undefined ? [] : [r.figures[key]]));
+    const values = runs.flatMap((r) => {
+      const value = r.figures?.[key];
+      return value === undefined || value === null ? [] : [value];
+    });
     medians[key] = median(values);
   }
   return medians;
@@ -118,7 +121,8 @@ async function runOnce(
     cluster = await BenchCluster.start({ profileDir, serverArgs: options.serverArgs ?? [] });
     const outcome = await workload.run({ cluster, sizes: options.sizes, payloads, log: options.log });
     if (profileDir !== null) writeProfileNote(profileDir, workload.id, run, outcome.cpu);
-    return { run, startedAt, loadAtStart, ...outcome, error: null };
+    const { error, ...measured } = outcome;
+    return { run, startedAt, loadAtStart, ...measured, error: error ?? null };
   } catch (error) {
     const message = error instanceof Error ? (error.stack ?? error.message) : String(error);
     return { run, startedAt, loadAtStart, figures: null, cpu: null, details: {}, error: message };
@@ -139,8 +143,8 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteReport> {
       const workload = WORKLOADS[id];
       options.log(`${id} run ${run}/${options.runs}: ${workload.title}`);
       const record = await runOnce(workload, run, options, payloads);
+      if (record.figures !== null) options.log(`${id} run ${run}: ${JSON.stringify(record.figures)}`);
       if (record.error !== null) options.log(`${id} run ${run} failed: ${record.error}`);
-      else options.log(`${id} run ${run}: ${JSON.stringify(record.figures)}`);
       records.get(id)!.push(record);
     }
   }

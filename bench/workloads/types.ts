@@ -80,10 +80,13 @@ export interface RunContext {
 }
 
 export interface WorkloadOutcome {
-  figures: Record<string, number>;
+  /** Null for a figure the run could not measure (then `error` says why). */
+  figures: Record<string, number | null>;
   /** CPU use during the timed part. */
   cpu: CpuReport;
   details: Record<string, unknown>;
+  /** Set when part of the run failed but the figures before the failure are still worth keeping. */
+  error?: string;
 }
 
 export interface Workload {

@@ -171,6 +171,15 @@ async function drainBacklog(ctx: RunContext, leader: ClusterNode) {
   }
 }
 
+/** Restart, then drain; a failure here keeps the publish and memory figures measured before it. */
+async function restartAndDrain(ctx: RunContext) {
+  const restart = await timeRestart(ctx.cluster, ctx.sizes.w6Messages);
+  const leader = ctx.cluster.node(restart.leaderId);
+  const memory = await leaderMemory(ctx.cluster, leader);
+  const drained = await drainBacklog(ctx, leader);
+  return { restart, memory, drained };
+}
+
 async function run(ctx: RunContext): Promise<WorkloadOutcome> {
   const { cluster, sizes } = ctx;
   const count = sizes.w6Messages;
@@ -178,18 +187,22 @@ async function run(ctx: RunContext): Promise<WorkloadOutcome> {
   const { published, cpu, server, before, after } = await publishBacklog(ctx, leader);
   const diskBytes = directoryBytes(cluster.dataDir(leader.id));
   ctx.log(`W6: ${count} published at ${perSecond(count, published.elapsedMs)} msgs/s; restarting all nodes`);
-  const restart = await timeRestart(cluster, count);
-  const restartedLeader = cluster.node(restart.leaderId);
-  const afterRestart = await leaderMemory(cluster, restartedLeader);
-  const drained = await drainBacklog(ctx, restartedLeader);
+  let later: Awaited<ReturnType<typeof restartAndDrain>> | null = null;
+  let error: string | undefined;
+  try {
+    later = await restartAndDrain(ctx);
+  } catch (failure) {
+    error = failure instanceof Error ? (failure.stack ?? failure.message) : String(failure);
+  }
+  const drain = later?.drained.value ?? null;
   return {
     figures: {
       publishMsgsPerSec: perSecond(published.confirmed, published.elapsedMs),
       rssBytesPerMsg: Math.round((after.rssBytes - before.rssBytes) / count),
       heapBytesPerMsg: Math.round((after.heapBytes - before.heapBytes) / count),
       diskBytesPerMsg: Math.round(diskBytes / count),
-      restartS: round(restart.recoveredMs / 1000, 2),
-      drainMsgsPerSec: perSecond(drained.value.acked, drained.value.elapsedMs),
+      restartS: later === null ? null : round(later.restart.recoveredMs / 1000, 2),
+      drainMsgsPerSec: drain === null ? null : perSecond(drain.acked, drain.elapsedMs),
       clientCores: cpu.clientCores,
       leaderCores: cpu.leaderCores ?? 0,
     },
@@ -201,21 +214,29 @@ async function run(ctx: RunContext): Promise<WorkloadOutcome> {
       memoryBefore: before,
       memoryAfter: after,
       leaderDiskBytes: diskBytes,
-      restart: {
-        leaderId: restart.leaderId,
-        allHealthyS: restart.allHealthyMs === null ? null : round(restart.allHealthyMs / 1000, 2),
-        leaderSeenS: round((restart.leaderSeenMs ?? restart.recoveredMs) / 1000, 2),
-        depthBackS: round(restart.recoveredMs / 1000, 2),
-        memoryAfterRestart: afterRestart,
-      },
-      drain: {
-        acked: drained.value.acked,
-        ackFailed: drained.value.ackFailed,
-        seconds: round(drained.value.elapsedMs / 1000, 2),
-        cpu: drained.cpu,
-        server: drained.server,
-      },
+      restart:
+        later === null
+          ? null
+          : {
+              leaderId: later.restart.leaderId,
+              allHealthyS:
+                later.restart.allHealthyMs === null ? null : round(later.restart.allHealthyMs / 1000, 2),
+              leaderSeenS: round((later.restart.leaderSeenMs ?? later.restart.recoveredMs) / 1000, 2),
+              depthBackS: round(later.restart.recoveredMs / 1000, 2),
+              memoryAfterRestart: later.memory,
+            },
+      drain:
+        later === null || drain === null
+          ? null
+          : {
+              acked: drain.acked,
+              ackFailed: drain.ackFailed,
+              seconds: round(drain.elapsedMs / 1000, 2),
+              cpu: later.drained.cpu,
+              server: later.drained.server,
+            },
     },
+    ...(error === undefined ? {} : { error }),
   };
 }
 
