@@ -139,7 +139,7 @@ async function runAgainstCluster(
 
     history.record({ kind: 'phase', name: 'workload-start' });
     workload = Workload.start({
-      urls: chaos.urls(),
+      urls: () => chaos!.urls(),
       history,
       rng: rng.fork('workload'),
       log,

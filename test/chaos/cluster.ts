@@ -40,7 +40,7 @@ export interface NodeView {
   leaderId: string | null;
   commitIndex: number;
   appliedIndex: number;
-  members: { id: string; voter: boolean; matchIndex: number | null }[];
+  members: { id: string; address: string; voter: boolean; matchIndex: number | null; connected: boolean }[];
 }
 
 export interface QueueView {

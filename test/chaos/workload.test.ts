@@ -32,7 +32,7 @@ it('a workload run against a fake cluster with failovers yields a clean, complet
   const history = new HistoryWriter(join(dir, 'history.jsonl'));
   history.record({ kind: 'phase', name: 'workload-start' });
   const workload = Workload.start({
-    urls: fake.urls,
+    urls: () => fake.urls,
     history,
     rng: new Rng(7),
     log: (line) => log.push(line),

@@ -60,7 +60,12 @@ const KEYED_PUBLISH_ATTEMPTS = 5;
 const GROUPS = ['g0', 'g1', 'g2'];
 
 export interface WorkloadOptions {
-  urls: string[];
+  /**
+   * The cluster's client URLs now. Each client is configured with the list current when it
+   * connects and keeps it, as an application would: a long-lived client whose configured nodes
+   * were all removed can only follow the leader's advertised address.
+   */
+  urls: () => string[];
   history: HistoryWriter;
   rng: Rng;
   /** Progress lines for people (connect failures and the like). */
@@ -239,7 +244,7 @@ export class Workload {
 
   private async runProducer(spec: ProducerSpec, rng: Rng, name: string, group: string | null): Promise<void> {
     const client = await connectClient(
-      this.options.urls,
+      this.options.urls(),
       name,
       () => this.producing,
       this.options.log,
@@ -322,7 +327,7 @@ export class Workload {
     while (!this.stopped) {
       incarnation++;
       const name = `${spec.name}.${incarnation}`;
-      const client = await connectClient(this.options.urls, name, () => !this.stopped, this.options.log);
+      const client = await connectClient(this.options.urls(), name, () => !this.stopped, this.options.log);
       if (!client) return;
       this.clients.add(client);
       const life = new ConsumerLife(name, client);
