@@ -1,7 +1,8 @@
 /**
  * Proves the HTTP frontend's contract: status codes of /health and /ready, the JSON API routes
- * with their error codes, bearer-token checks, forwarding of mutations from a follower to the
- * leader, safe static file serving, and WebSocket upgrade routing by path.
+ * with their error codes (bad path encoding and oversize bodies included), bearer-token checks,
+ * forwarding of mutations from a follower to the leader, safe static file serving, and WebSocket
+ * upgrade routing by path.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
@@ -117,6 +118,24 @@ describe('HttpFrontend', () => {
     expect((await fetch(`${url}/api/cluster`, { method: 'DELETE' })).status).toBe(404);
   });
 
+  it('answers a badly encoded path and an oversize body with INVALID_ARGUMENT, then serves on', async () => {
+    const calls: string[] = [];
+    const url = await start({ api: fakeApi('n1', true, calls) });
+    for (const path of ['/api/queues/%ZZ', '/api/queues/%E0%A4%A/messages']) {
+      const res = await fetch(`${url}${path}`);
+      expect(res.status, path).toBe(400);
+      expect(await res.json()).toMatchObject({ code: 'INVALID_ARGUMENT' });
+    }
+    const huge = await postRaw(url, '/api/queues/q/redrive', 'x'.repeat(1024 * 1024));
+    expect(huge.status).toBe(400);
+    expect(JSON.parse(huge.body)).toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      message: expect.stringContaining('body'),
+    });
+    expect(calls).toEqual([]);
+    expect((await fetch(`${url}/health`)).status).toBe(200);
+  });
+
   it('checks bearer tokens and permissions on the API only', async () => {
     const auth = TokenAuthenticator.fromJson({
       tokens: [
@@ -213,5 +232,26 @@ function upgrade(base: string, path: string): Promise<string> {
     req.on('upgrade', (res) => resolve(String(res.statusCode)));
     req.on('error', reject);
     req.end();
+  });
+}
+
+/**
+ * POSTs `body` and resolves with the answer, even when the server answers before reading all of
+ * the body and closes the connection (the rest of the upload then fails, which is expected).
+ */
+function postRaw(base: string, path: string, body: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    let answered = false;
+    const req = request(`${base}${path}`, { method: 'POST' }, (res) => {
+      answered = true;
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
+      res.on('error', reject);
+    });
+    req.on('error', (err) => {
+      if (!answered) reject(err);
+    });
+    req.end(body);
   });
 }

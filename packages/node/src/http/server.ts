@@ -200,6 +200,13 @@ function sendJson(res: ServerResponse, status: number, value: unknown): void {
   res.end(body);
 }
 
+/** Raised for a request body over MAX_BODY_BYTES: answered, then the connection is closed. */
+class BodyTooLarge extends ApiError {
+  constructor() {
+    super('INVALID_ARGUMENT', `request body over ${MAX_BODY_BYTES} bytes`);
+  }
+}
+
 function readBody(req: IncomingMessage): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -207,8 +214,9 @@ function readBody(req: IncomingMessage): Promise<unknown> {
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
       if (size > MAX_BODY_BYTES) {
-        reject(new ApiError('INVALID_ARGUMENT', `request body over ${MAX_BODY_BYTES} bytes`));
-        req.destroy();
+        // Stop reading and buffering; the caller answers and then drops the connection.
+        req.pause();
+        reject(new BodyTooLarge());
         return;
       }
       chunks.push(chunk);
@@ -223,6 +231,24 @@ function readBody(req: IncomingMessage): Promise<unknown> {
     });
     req.on('error', reject);
   });
+}
+
+/** A percent-encoded path segment, decoded; bad encoding is the caller's error, not ours. */
+function decodePathParam(raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw new ApiError(
+      'INVALID_ARGUMENT',
+      `path segment ${JSON.stringify(raw)} is not valid percent-encoding`,
+    );
+  }
+}
+
+/** The rest of the request will not be read: say so, and close the connection once answered. */
+function closeAfterResponse(req: IncomingMessage, res: ServerResponse): void {
+  res.setHeader('connection', 'close');
+  res.once('finish', () => req.socket.destroy());
 }
 
 export class HttpFrontend {
@@ -300,12 +326,12 @@ export class HttpFrontend {
 
   private async api(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     let route: Route | undefined;
-    let params: string[] = [];
+    let rawParams: string[] = [];
     for (const r of this.routes) {
       const match = r.pattern.exec(url.pathname);
       if (match && r.method === req.method) {
         route = r;
-        params = match.slice(1).map((p) => decodeURIComponent(p));
+        rawParams = match.slice(1);
         break;
       }
     }
@@ -313,6 +339,7 @@ export class HttpFrontend {
       return sendJson(res, 404, { code: 'NOT_FOUND', message: `no route for ${req.method} ${url.pathname}` });
     let body: unknown = null;
     try {
+      const params = rawParams.map(decodePathParam);
       this.authorize(req, route, params);
       if (req.method !== 'GET') body = await readBody(req);
       const result = await route.handle({ req, url, params, body });
@@ -321,6 +348,7 @@ export class HttpFrontend {
       const notLeader = isFailure(err) && err.code === 'NOT_LEADER';
       if (notLeader && route.method !== 'GET' && (await this.forward(req, res, url, body))) return;
       if (!isFailure(err)) throw err;
+      if (err instanceof BodyTooLarge) closeAfterResponse(req, res);
       sendJson(res, STATUS_BY_CODE[err.code] ?? 500, {
         code: err.code,
         message: err.message,
