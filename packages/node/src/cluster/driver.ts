@@ -340,7 +340,10 @@ export class RaftDriver implements ReplicatedLog {
   /** Stops at once, like a killed process: links dropped, nothing flushed beyond what is queued (tests). */
   kill(): void {
     if (this.state === 'stopped' || this.state === 'failed') return;
-    if (this.state === 'new') return this.finish(null);
+    if (this.state === 'new') {
+      this.finish(null);
+      return;
+    }
     this.state = 'stopped';
     this.halt(unavailable('operation', 'the node was killed'));
     this.transport.terminate();
@@ -566,12 +569,16 @@ export class RaftDriver implements ReplicatedLog {
       return;
     }
     const reader = this.readerFor(peer, m.meta);
-    if (reader === null) return this.snapshotUnreadable(peer, null);
+    if (reader === null) {
+      this.snapshotUnreadable(peer, null);
+      return;
+    }
     reader.read(m.offset, m.length, (err, data) => {
       if (this.state !== 'running') return;
       if (err !== null || data === undefined || data.length !== m.length) {
         reader.close();
-        return this.snapshotUnreadable(peer, err);
+        this.snapshotUnreadable(peer, err);
+        return;
       }
       this.ensureDialed(peer);
       this.transport.send([{ ...m, data }]);
@@ -612,7 +619,10 @@ export class RaftDriver implements ReplicatedLog {
     const item: InFlightReady = { rd, remaining: 0 };
     this.inFlight.push(item);
     const done = (err: Error | null) => {
-      if (err !== null) return this.fail(err);
+      if (err !== null) {
+        this.fail(err);
+        return;
+      }
       item.remaining--;
       this.completeReadys();
     };
