@@ -1,14 +1,16 @@
 /**
  * Hostile input against a real 3-node cluster running with `--auth-tokens` (issue 4): garbage
- * bytes, truncated msgpack, a text frame, an oversize frame, an oversize body, an unknown op,
- * wrong field types, a request before hello, a second hello, random bytes, unauthenticated and
- * forbidden requests (WebSocket and HTTP), and peers connecting to `/cluster` with the wrong
- * secret or with garbage. Each gets the error code or close code docs/protocol.md names, and after
- * every case a well-behaved SDK client is still served end to end by the node under attack (the
- * leader), which neither restarts nor loses its leadership.
+ * bytes, truncated msgpack, a text frame, an oversize frame, an oversize body, an unknown op, wrong
+ * field types, a request before hello, a second hello, random bytes, unauthenticated and forbidden
+ * requests (WebSocket and HTTP), bad HTTP API input (path encoding, JSON, an oversize body), and
+ * peers connecting to `/cluster` with the wrong secret or with garbage. Each gets the error code or
+ * close code docs/protocol.md names, and after every case a well-behaved SDK client is still served
+ * end to end by the node under attack (the leader), which neither restarts nor loses its
+ * leadership.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type FlotillaClient } from '@flotilla/client';
@@ -237,6 +239,27 @@ describe('hostile input against a real cluster with authentication', () => {
     await stillServing();
   });
 
+  it('answers bad HTTP API input with INVALID_ARGUMENT: bad path encoding, bad JSON, an oversize body', async () => {
+    const auth = { authorization: `Bearer ${ADMIN_TOKEN}` };
+    const badPath = await fetch(`${target.httpUrl}/api/queues/%ZZ`, { headers: auth });
+    expect(badPath.status).toBe(400);
+    expect(await badPath.json()).toMatchObject({ code: 'INVALID_ARGUMENT' });
+    const badJson = await fetch(`${target.httpUrl}/api/queues/jobs/redrive`, {
+      method: 'POST',
+      headers: auth,
+      body: '{"max":',
+    });
+    expect(badJson.status).toBe(400);
+    const oversize = await httpPost(
+      `${target.httpUrl}/api/queues/jobs/redrive`,
+      auth,
+      'x'.repeat(1024 * 1024),
+    );
+    expect(oversize.status).toBe(400);
+    expect(JSON.parse(oversize.body)).toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await stillServing();
+  });
+
   it('closes a peer link whose AUTH is made with the wrong secret (4001), or is garbage (4002)', async () => {
     const wrongSecret = await peerHandshake(target, (serverNonce, serverId) =>
       encodeAuth(
@@ -312,4 +335,26 @@ async function peerHandshake(
   });
   const code = await waitFor(() => closed, { timeoutMs: 10_000, what: `${node.id} to close the peer link` });
   return { code, framesAfterAuth };
+}
+
+/** POSTs `body` and resolves with the answer, even if the node answers before reading it all and closes. */
+function httpPost(
+  url: string,
+  headers: Record<string, string>,
+  body: string,
+): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    let answered = false;
+    const req = request(url, { method: 'POST', headers }, (res) => {
+      answered = true;
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
+      res.on('error', reject);
+    });
+    req.on('error', (err) => {
+      if (!answered) reject(err);
+    });
+    req.end(body);
+  });
 }
