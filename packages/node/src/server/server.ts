@@ -38,7 +38,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   let driver: RaftDriver | null = null;
   const logger =
     options.logger ??
-    createLogger({ nodeId: config.nodeId, level: config.logLevel, term: () => driver?.status().term ?? 0 });
+    createLogger({ nodeId: config.nodeId, level: config.logLevel, term: () => driver?.currentTerm ?? 0 });
   const authenticator = config.authTokens ? TokenAuthenticator.fromFile(config.authTokens) : null;
   if (!authenticator) logger.warn('no --auth-tokens: clients are not authenticated (development only)');
 
