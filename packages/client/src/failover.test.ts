@@ -7,6 +7,7 @@
  * consumers, and reports it all through events and `status`.
  */
 
+import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { ClientEvents, WebSocketFactory, WebSocketLike } from './index.js';
@@ -25,6 +26,15 @@ function recordingWebSocket(): { webSocket: WebSocketFactory; dialed: string[] }
 }
 
 const clientUrl = (base: string) => `${base}/client`;
+
+/** A loopback URL nothing listens on. */
+async function deadUrl(): Promise<string> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return `ws://127.0.0.1:${port}`;
+}
 
 describe('finding the leader', () => {
   it('follows the welcome of a follower to the user URL of the leader', async () => {
@@ -78,6 +88,28 @@ describe('finding the leader', () => {
     expect(client.nodeId).toBe('n2');
     expect(client.knownNodes.size).toBe(1);
     expect(dialed).toEqual([clientUrl(cluster.node('n1').url), cluster.advertisedUrl('n2')]);
+  });
+
+  it('follows a welcome that names the leader at once, even after failed attempts', async () => {
+    // A failure costs a backoff pause; a node naming the leader is no failure. (After a leader
+    // dies, the dead node fails first: a pause before following the next node's directions
+    // added up to a second to every failover.)
+    const cluster = await startCluster({ nodeIds: ['n1', 'n2'], leaderId: 'n2' });
+    const dials: { url: string; atMs: number }[] = [];
+    const webSocket: WebSocketFactory = (url) => {
+      dials.push({ url, atMs: Date.now() });
+      return new WebSocket(url) as unknown as WebSocketLike;
+    };
+    const reconnectDelayMs = { initialMs: 600, maxMs: 600 }; // pauses of 300..600 ms
+    const client = await connectTo([await deadUrl(), cluster.node('n1').url, cluster.node('n2').url], {
+      webSocket,
+      reconnectDelayMs,
+    });
+    expect(client.nodeId).toBe('n2');
+    const afterN1 = dials.findIndex((d) => d.url === clientUrl(cluster.node('n1').url));
+    expect(afterN1).toBeGreaterThan(0); // the dead URL came first and failed
+    const next = dials[afterN1 + 1]!;
+    expect(next.atMs - dials[afterN1]!.atMs).toBeLessThan(reconnectDelayMs.initialMs / 2);
   });
 
   it('waits out an election (no leader known) and retries', async () => {

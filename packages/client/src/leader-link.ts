@@ -287,11 +287,16 @@ export class LeaderLink {
 
   private async connectLoop(): Promise<void> {
     let redirects = 0;
+    let justRedirected = false;
     while (this.closedError === null && this.current === null) {
-      if (this.failures > 0 || redirects > this.options.servers.length) {
+      // Backoff is for failures: a node that just named the leader sends us straight there
+      // (bounded by the redirect count, so nodes that disagree cannot keep us spinning).
+      const backOff = this.failures > 0 && !justRedirected;
+      if (backOff || redirects > this.options.servers.length) {
         await this.pause(Math.max(this.failures, 1));
         if (this.closedError !== null) return;
       }
+      justRedirected = false;
       const url = this.nextUrl();
       this.failures++;
       const connection = await this.tryOpen(url);
@@ -303,6 +308,7 @@ export class LeaderLink {
       if (this.redirected(url, connection)) {
         this.failures--;
         redirects++;
+        justRedirected = true;
         continue;
       }
       this.adopt(connection);
