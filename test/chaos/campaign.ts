@@ -158,7 +158,9 @@ async function runAgainstCluster(
     history.record({ kind: 'phase', name: 'drain-start' });
     workload.startDraining();
     const drained = await waitDrained(chaos, options.drainTimeoutMs ?? 90_000);
-    log(drained ? 'drained every queue' : 'queues did not drain before the deadline');
+    log(
+      drained ? 'drained every queue' : `queues did not drain before the deadline:\n${workload.describe()}`,
+    );
     await workload.stop();
     history.record({ kind: 'phase', name: 'drain-end' });
 

@@ -56,6 +56,13 @@ it('a workload run against a fake cluster with failovers yields a clean, complet
     what: 'publishing after dropped sockets',
   });
   await waitFor(() => history.count('crash') > 0, { timeoutMs: 20_000, what: 'a consumer crash' });
+  // Run on until every path the checker counts was taken at least once.
+  const stats = (queue: string) => fake.broker.stats(queue);
+  await waitFor(() => stats('chaos.dlq').publishedCount > 0, { timeoutMs: 20_000, what: 'a dead letter' });
+  await waitFor(() => stats('chaos.plain').deliveredCount > stats('chaos.plain').publishedCount, {
+    timeoutMs: 20_000,
+    what: 'a redelivery',
+  });
 
   await workload.stopProducers();
   history.record({ kind: 'phase', name: 'drain-start' });
@@ -65,7 +72,8 @@ it('a workload run against a fake cluster with failovers yields a clean, complet
     what: 'the fake queues to drain',
   }).catch((error) => {
     const stats = QUEUE_SETUP.map((q) => fake.broker.stats(q.name));
-    throw new Error(`${error.message}: ${JSON.stringify(stats)}\n${log.join('\n')}`);
+    const depths = stats.map((q) => `${q.name}: ${q.depth} (${q.ready} ready, ${q.inFlight} in flight)`);
+    throw new Error(`${error.message}\n${depths.join('\n')}\n${workload.describe()}\n${log.join('\n')}`);
   });
   await workload.stop();
   history.record({ kind: 'phase', name: 'drain-end' });
@@ -97,4 +105,4 @@ it('a workload run against a fake cluster with failovers yields a clean, complet
   // Every message the fake stored was delivered and settled: the broker agrees with the history.
   const published = QUEUE_SETUP.reduce((sum, q) => sum + fake.broker.stats(q.name).publishedCount, 0);
   expect(published).toBeGreaterThanOrEqual(report.counts.confirmed);
-}, 90_000);
+}, 180_000);

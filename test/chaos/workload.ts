@@ -7,9 +7,10 @@
  * - Producers: with and without idempotency keys. The keyed ones retry a failed publish with the
  *   same key (as an application would after an unknown outcome), and now and then publish a
  *   confirmed key again on purpose. The group producer publishes each group strictly in sequence.
- * - Consumers: fast and slow push consumers (the slow ones sometimes outlive their lease), a pull
- *   consumer, a consumer that nacks, and two that "crash": they close their client without
- *   settling what they hold, then come back as a new client.
+ * - Consumers: fast and slow push consumers (the slow ones sometimes outlive their lease), pull
+ *   consumers, a consumer that nacks, and two that "crash": they close their client without
+ *   settling what they hold, then come back as a new client. The dead-letter queue is drained by
+ *   a push and a pull consumer.
  *
  * Pacing pauses only limit the load; nothing here waits for a condition by sleeping.
  */
@@ -184,6 +185,8 @@ const CONSUMERS: ConsumerSpec[] = [
   { name: 'c-retry-nack', queue: QUEUES.retry, style: 'push', prefetch: 10, workMs: [0, 20], overrunChance: 0, overrunMs: 0, nackChance: 0.6, crashChance: 0 },
   // biome-ignore format: a table reads best one consumer per line
   { name: 'c-dlq', queue: QUEUES.dlq, style: 'push', prefetch: 20, workMs: [0, 5], overrunChance: 0, overrunMs: 0, nackChance: 0, crashChance: 0 },
+  // biome-ignore format: a table reads best one consumer per line
+  { name: 'c-dlq-pull', queue: QUEUES.dlq, style: 'pull', prefetch: 10, workMs: [0, 5], overrunChance: 0, overrunMs: 0, nackChance: 0, crashChance: 0 },
 ];
 
 export class Workload {
@@ -192,6 +195,8 @@ export class Workload {
   private readonly tasks: Promise<void>[] = [];
   private readonly clients = new Set<FlotillaClient>();
   private readonly subscriptions = new Set<Subscription>();
+  /** Each consumer's current client and subscription, for `describe()`. */
+  private readonly current = new Map<string, { life: ConsumerLife; sub: Subscription | null }>();
   private readonly producersStopped: Promise<void>[] = [];
   private producing = true;
   private readonly text = new TextDecoder();
@@ -228,6 +233,17 @@ export class Workload {
   /** Consumers stop misbehaving (no crashes, no overruns) so the queues can drain. */
   startDraining(): void {
     this.phase = 'draining';
+  }
+
+  /** One line per consumer: its client, connection and subscription, for a drain that stalls. */
+  describe(): string {
+    return [...this.current.entries()]
+      .map(([consumer, { life, sub }]) => {
+        const client = `${life.name} ${life.client.status} on ${life.client.nodeId ?? '-'}`;
+        const subscription = sub ? `subscription holds ${sub.held}/${sub.prefetch}` : 'no subscription';
+        return `${consumer}: ${client}, ${subscription}, ${life.held.size} in the handler`;
+      })
+      .join('\n');
   }
 
   /** Close every client (draining what is in progress). */
@@ -331,6 +347,7 @@ export class Workload {
       if (!client) return;
       this.clients.add(client);
       const life = new ConsumerLife(name, client);
+      this.current.set(spec.name, { life, sub: null });
       try {
         if (spec.style === 'push') await this.runPush(spec, rng, life);
         else await this.runPull(spec, rng, life);
@@ -354,6 +371,7 @@ export class Workload {
       return;
     }
     this.subscriptions.add(sub);
+    this.current.set(spec.name, { life, sub });
     // The subscription lives until the consumer crashes, the campaign stops, or it ends by itself.
     const ended = await Promise.race([sub.closed(), life.crash.then(() => null)]);
     this.subscriptions.delete(sub);
