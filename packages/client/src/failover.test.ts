@@ -112,6 +112,26 @@ describe('finding the leader', () => {
     expect(next.atMs - dials[afterN1]!.atMs).toBeLessThan(reconnectDelayMs.initialMs / 2);
   });
 
+  it('asks the next node at once after waiting out "no leader known" on one', async () => {
+    // The request's own pause is the wait; a second, connection-level pause only delayed
+    // finding the leader an election had just made.
+    const cluster = await startCluster({ nodeIds: ['n1', 'n2'], leaderId: null });
+    const dials: { url: string; atMs: number }[] = [];
+    const webSocket: WebSocketFactory = (url) => {
+      dials.push({ url, atMs: Date.now() });
+      return new WebSocket(url) as unknown as WebSocketLike;
+    };
+    const reconnectDelayMs = { initialMs: 600, maxMs: 600 }; // pauses of 300..600 ms
+    const client = await connectTo(cluster, { webSocket, reconnectDelayMs });
+    const left: number[] = [];
+    client.on('disconnected', () => left.push(Date.now()));
+    const pending = client.createQueue('q');
+    await waitFor(() => dials.length === 2, 'a second dial after leaving the first node', 5_000);
+    expect(dials[1]!.atMs - left[0]!).toBeLessThan(reconnectDelayMs.initialMs / 2);
+    cluster.setLeader('n2');
+    await pending;
+  });
+
   it('waits out an election (no leader known) and retries', async () => {
     const cluster = await startCluster({ nodeIds: ['n1', 'n2'], leaderId: null });
     const client = await connectTo(cluster);

@@ -92,6 +92,8 @@ export class LeaderLink {
   private nextServer = 0;
   /** Attempts since the last successful request; drives the backoff. */
   private failures = 0;
+  /** The next connection attempt may skip the backoff: the caller already waited. */
+  private waitedAlready = false;
   private epochs = 0;
   private leaderId: string | null = null;
   private lastLimits: ServerLimitsInfo = welcomeLimits();
@@ -266,9 +268,12 @@ export class LeaderLink {
         this.followLeader(connection, leaderId, leaderUrl);
         return;
       }
-      // No leader known (an election): wait, then ask another node.
+      // No leader known (an election): wait, then ask another node (without waiting again).
       await this.pauseWithin(attempt, deadline);
-      if (connection === this.current) this.detach(connection, 'no leader known');
+      if (connection === this.current) {
+        this.waitedAlready = true;
+        this.detach(connection, 'no leader known');
+      }
       return;
     }
     await this.pauseWithin(attempt, deadline);
@@ -290,13 +295,15 @@ export class LeaderLink {
     let justRedirected = false;
     while (this.closedError === null && this.current === null) {
       // Backoff is for failures: a node that just named the leader sends us straight there
-      // (bounded by the redirect count, so nodes that disagree cannot keep us spinning).
-      const backOff = this.failures > 0 && !justRedirected;
+      // (bounded by the redirect count, so nodes that disagree cannot keep us spinning), and a
+      // request that waited out an election before leaving its node has paused already.
+      const backOff = this.failures > 0 && !justRedirected && !this.waitedAlready;
       if (backOff || redirects > this.options.servers.length) {
         await this.pause(Math.max(this.failures, 1));
         if (this.closedError !== null) return;
       }
       justRedirected = false;
+      this.waitedAlready = false;
       const url = this.nextUrl();
       this.failures++;
       const connection = await this.tryOpen(url);
