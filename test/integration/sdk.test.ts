@@ -168,6 +168,7 @@ describe('the SDK against a real cluster', () => {
     );
 
     const c = await connect({ servers: cluster.urls(), name: 'closing' });
+    clients.push(c); // closed by the test itself; afterAll closes it only if the test failed first
     let release!: () => void;
     const gate = new Promise<void>((r) => {
       release = r;
