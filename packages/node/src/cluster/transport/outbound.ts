@@ -127,6 +127,18 @@ export class OutboundLink {
     this.connect();
   }
 
+  /**
+   * The peer just proved it is alive (its own link to us authenticated): if we are waiting out a
+   * reconnect backoff, dial now. After a restart the peer is back long before our backoff (up to
+   * `reconnectMaxMs`) ends, and until we dial, votes and heartbeats to it are dropped.
+   */
+  peerIsBack(): void {
+    if (this.state !== 'backoff') return;
+    this.clearTimer();
+    this.failures = 0;
+    this.connect();
+  }
+
   enqueue(frame: EncodedFrame): void {
     if (this.state === 'closed') return;
     if (this.state === 'backoff') {

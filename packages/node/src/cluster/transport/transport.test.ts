@@ -4,7 +4,8 @@
  * frames before authentication close the connection; garbage, truncated msgpack, invalid Raft
  * messages, forged senders and unknown groups from an authenticated peer are dropped (and logged)
  * while later valid frames still arrive; a stalled peer's queue stays within its cap with control
- * frames kept ahead of bulk; and a link comes back after its peer restarts.
+ * frames kept ahead of bulk; and a link comes back after its peer restarts, at once when the peer
+ * links to us first.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
@@ -307,5 +308,26 @@ describe('peer transport', () => {
     await waitFor(() => a.transport.isConnected('n2'), 'link after restart');
     a.transport.send([heartbeat('n1', 'n2', 9)]);
     await waitFor(() => again.received.length === 1, 'message after restart');
+  });
+
+  it('dials a restarted peer at once when it links to us, instead of waiting out the backoff', async () => {
+    // A backoff far longer than the test: only the peer's own link coming up can bring ours back.
+    const a = await startNode('n1', { limits: { reconnectBaseMs: 60_000, reconnectMaxMs: 60_000 } });
+    const b = await startNode('n2');
+    const port = b.server.port;
+    b.transport.terminate();
+    await b.server.close();
+    a.transport.setPeer('n2', b.server.address);
+    a.transport.send([heartbeat('n1', 'n2')]);
+    await waitFor(
+      () => a.transport.peers().some((p) => p.peer === 'n2' && p.outbound === 'backoff'),
+      'dial to fail',
+    );
+    const again = await startNode('n2', {}, port);
+    again.transport.setPeer('n1', a.server.address);
+    again.transport.send([heartbeat('n2', 'n1')]);
+    await waitFor(() => a.transport.isConnected('n2'), 'our link back as soon as the peer linked to us');
+    a.transport.send([heartbeat('n1', 'n2', 7)]);
+    await waitFor(() => again.received.length === 1, 'message to the restarted peer');
   });
 });

@@ -260,6 +260,7 @@ export class PeerTransport {
     this.inbound.set(peer, connection);
     if (previous !== undefined) previous.close(CloseCode.Replaced, 'replaced by a newer connection');
     if (connection.peerAddress !== null) this.announced.set(peer, connection.peerAddress);
+    this.links.get(peer)?.peerIsBack();
   }
 
   private inboundClosed(connection: InboundConnection): void {
