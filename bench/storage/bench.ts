@@ -1,7 +1,7 @@
 /**
  * WAL group-commit benchmark: many concurrent callers append 1 KiB entries through FileStorage on
- * NodeDisk in a temporary directory; prints entries/s, MB/s, fdatasyncs/s, entries per sync and
- * time-to-durable percentiles per batch.
+ * NodeDisk in a temporary directory; prints entries/s, MB/s, group commits per second (`syncsPerS`:
+ * one durable write each), entries per group commit and time-to-durable percentiles per batch.
  *
  *   npx tsx bench/storage/bench.ts [--seconds 5] [--callers 64] [--outstanding 4] [--batch 8] [--entry-bytes 1024]
  *

@@ -16,10 +16,34 @@ export type DiskDone = (err: Error | null) => void;
  */
 export type OpenMode = 'read' | 'write' | 'create';
 
+export interface OpenOptions {
+  /**
+   * Every write through this descriptor completes only once its bytes, and the file size needed to
+   * read them back, are durable (`O_DSYNC`): a write and an fdatasync in one operation. Used for
+   * WAL segments, so a group commit is one thread-pool job and one callback instead of two of each.
+   */
+  dsync?: boolean;
+}
+
 export interface Disk {
-  open(name: string, mode: OpenMode, done: (err: Error | null, fd: number) => void): void;
-  /** Write every chunk, in order, starting at `position`. Fails unless all bytes were written. */
+  open(
+    name: string,
+    mode: OpenMode,
+    done: (err: Error | null, fd: number) => void,
+    options?: OpenOptions,
+  ): void;
+  /**
+   * Write every chunk, in order, starting at `position`. Fails unless all bytes were written.
+   * Durable on completion only on a descriptor opened with `dsync`; otherwise after a sync.
+   */
   writev(fd: number, chunks: readonly Uint8Array[], position: number, done: DiskDone): void;
+  /**
+   * Append every chunk at `position` (the file's current end) on a descriptor opened with `dsync`,
+   * completing once the bytes are durable. Fails (changing nothing) on any other descriptor. A
+   * crash before completion may keep part of the bytes, exactly as with a write whose fdatasync
+   * had not finished: the torn tail recovery cuts off. `MemDisk` keeps a random prefix of them.
+   */
+  appendDurable(fd: number, chunks: readonly Uint8Array[], position: number, done: DiskDone): void;
   /** Read up to `length` bytes at `position`; fewer only at end of file. */
   read(
     fd: number,
@@ -53,7 +77,7 @@ export interface Disk {
   unlinkSync(name: string): void;
   syncDirSync(): void;
   /** Open a file for read and write (created if absent) without blocking on later I/O. */
-  openSync(name: string): number;
+  openSync(name: string, options?: OpenOptions): number;
 }
 
 /** Guards against a name escaping the directory (e.g. `../x`), which would be a bug in the caller. */

@@ -3,10 +3,12 @@
  *
  * Writes go through one queue, executed one step at a time:
  * - a *group* is every write batch queued while the previous step ran (up to `maxGroupBytes`):
- *   its entries go out in one writev and one fdatasync (group commit), its latest hard state is
- *   replaced atomically in parallel when term or vote changed; every `done` of the group then
- *   runs, in queue order. A new group is only written once the previous one is durable, so at
- *   most one unsynced write exists at any time: after a crash only the last record can be torn.
+ *   its entries go out in one durable write (group commit: WAL segments are opened `O_DSYNC`, so
+ *   the write returns once the data is durable, one thread-pool job instead of a writev and an
+ *   fdatasync), its latest hard state is replaced atomically in parallel when term or vote
+ *   changed; every `done` of the group then runs, in queue order. A new group is only written once
+ *   the previous one is durable, so at most one unsynced write exists at any time: after a crash
+ *   only the last record can be torn.
  * - a *reset* (after committing a snapshot with `resetLog`) waits until the snapshot file is
  *   durable, then writes a reset record into a fresh segment and deletes the older segments;
  * - a *compaction* deletes whole segments the durable snapshot covers;
@@ -42,7 +44,7 @@ import type {
 export interface SyncReport {
   entries: number;
   bytes: number;
-  /** From the writev call to the fdatasync completion. */
+  /** From the durable write's call to its completion. */
   durationMs: number;
 }
 
@@ -55,12 +57,12 @@ export interface FileStorageOptions {
    */
   segmentSizeBytes?: number;
   /**
-   * Most bytes of entries gathered into one group (one writev, one fdatasync). Default 8 MiB:
+   * Most bytes of entries gathered into one group (one durable write). Default 8 MiB:
    * an fdatasync of a few MiB costs a few ms here, so bigger groups only add latency to the
    * batches that arrive first.
    */
   maxGroupBytes?: number;
-  /** Called after every group commit's fdatasync. */
+  /** Called after every group commit's durable write. */
   onSync?: (report: SyncReport) => void;
   /** Monotonic milliseconds for `onSync` durations. Default `performance.now`. */
   now?: () => number;
@@ -196,7 +198,7 @@ export class FileStorage implements RaftStorage {
     this.latestHardState = { ...result.hardState };
     this.queuedHardState = { ...result.hardState };
     const active = this.segments.at(-1);
-    if (active) this.activeFd = this.disk.openSync(active.name);
+    if (active) this.activeFd = this.disk.openSync(active.name, { dsync: true });
     this.status = 'open';
     return {
       hardState: { ...result.hardState },
@@ -459,7 +461,7 @@ export class FileStorage implements RaftStorage {
 
   // ---- WAL appends ----
 
-  /** Writes an encoded group (rolling to a new segment first when needed), fdatasyncs, then calls `done`. */
+  /** Writes an encoded group durably (rolling to a new segment first when needed), then calls `done`. */
   private append(encoder: GroupEncoder, hasReset: boolean, done: () => void): void {
     const bytes = encoder.byteLength;
     const active = this.segments.at(-1);
@@ -478,15 +480,20 @@ export class FileStorage implements RaftStorage {
   private openSegment(firstIndex: number, then: (segment: SegmentInfo) => void): void {
     const seq = this.nextSeq++;
     const name = segmentFileName(seq, firstIndex);
-    this.disk.open(name, 'create', (err, fd) => {
-      if (this.status === 'failed') return;
-      if (err) return this.fail(new StorageIOError('create', name, err));
-      this.releaseActiveFd();
-      this.activeFd = fd;
-      const segment: SegmentInfo = { seq, name, firstIndex, size: 0, maxIndex: 0 };
-      this.segments.push(segment);
-      then(segment);
-    });
+    this.disk.open(
+      name,
+      'create',
+      (err, fd) => {
+        if (this.status === 'failed') return;
+        if (err) return this.fail(new StorageIOError('create', name, err));
+        this.releaseActiveFd();
+        this.activeFd = fd;
+        const segment: SegmentInfo = { seq, name, firstIndex, size: 0, maxIndex: 0 };
+        this.segments.push(segment);
+        then(segment);
+      },
+      { dsync: true },
+    );
   }
 
   private writeEncoded(
@@ -503,21 +510,16 @@ export class FileStorage implements RaftStorage {
     const position = segment.size;
     segment.size += bytes;
     const started = this.onSync ? this.now() : 0;
-    this.disk.writev(
+    this.disk.appendDurable(
       fd,
       chunks,
       position,
-      this.guard('write', segment.name, () => {
-        this.disk.fdatasync(
-          fd,
-          this.guard('fdatasync', segment.name, () => {
-            this.onSync?.({ entries: encoder.entryCount, bytes, durationMs: this.now() - started });
-            // A new segment's directory entry must be durable before anything in it is acknowledged.
-            const afterDir = () => this.afterAppend(segment, encoder, hasReset, done);
-            if (isNew) this.disk.syncDir(this.guard('fsync directory for', segment.name, afterDir));
-            else afterDir();
-          }),
-        );
+      this.guard('durable write', segment.name, () => {
+        this.onSync?.({ entries: encoder.entryCount, bytes, durationMs: this.now() - started });
+        // A new segment's directory entry must be durable before anything in it is acknowledged.
+        const afterDir = () => this.afterAppend(segment, encoder, hasReset, done);
+        if (isNew) this.disk.syncDir(this.guard('fsync directory for', segment.name, afterDir));
+        else afterDir();
       }),
     );
   }

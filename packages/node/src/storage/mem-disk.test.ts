@@ -1,8 +1,8 @@
 /**
  * MemDisk's crash model: what survives `crash()` is exactly what completed syncs covered (file
- * data by fdatasync/fsync, names by syncDir, in journal order), optionally with a torn prefix of
- * unsynced appends; completions are never synchronous, are dropped by a crash, and a run is fully
- * determined by its seed.
+ * data by fdatasync/fsync or a completed durable write on a `dsync` descriptor, names by syncDir,
+ * in journal order), optionally with a torn prefix of unsynced appends; completions are never
+ * synchronous, are dropped by a crash, and a run is fully determined by its seed.
  */
 import { describe, expect, it } from 'vitest';
 import { MemDisk } from './mem-disk.js';
@@ -20,12 +20,18 @@ function openFd(
   clock: VirtualClock,
   name: string,
   mode: 'write' | 'create' = 'write',
+  dsync = false,
 ): number {
   let fd = -1;
-  disk.open(name, mode, (err, opened) => {
-    if (err) throw err;
-    fd = opened;
-  });
+  disk.open(
+    name,
+    mode,
+    (err, opened) => {
+      if (err) throw err;
+      fd = opened;
+    },
+    { dsync },
+  );
   clock.runUntilIdle();
   return fd;
 }
@@ -163,6 +169,55 @@ describe('MemDisk', () => {
       lengths.add(after.length);
     }
     expect(lengths.size).toBeGreaterThan(5);
+  });
+
+  it('a durable append is one operation: durable once it completes, a torn prefix or nothing before', () => {
+    const kept = new Set<number>();
+    for (let seed = 1; seed <= 40; seed++) {
+      const { clock, disk } = makeDisk(seed, true);
+      const fd = openFd(disk, clock, 'log', 'create', true);
+      call(clock, (done) => disk.syncDir(done));
+      call(clock, (done) => disk.appendDurable(fd, [bytes('acked|')], 0, done));
+      expect(disk.stats).toMatchObject({ durableWrites: 1, syncs: 0 });
+      let completed = false;
+      disk.appendDurable(fd, [bytes('in-flight')], 6, (err) => {
+        if (err) throw err;
+        completed = true;
+      });
+      disk.crash();
+      clock.runUntilIdle();
+      expect(completed).toBe(false);
+      const after = text(disk.peek('log'))!;
+      expect('acked|in-flight'.startsWith(after)).toBe(true);
+      expect(after.length).toBeGreaterThanOrEqual(6);
+      kept.add(after.length);
+    }
+    // Every outcome from none of the unfinished write to all of it shows up.
+    expect(kept.has(6)).toBe(true);
+    expect(kept.size).toBeGreaterThan(5);
+  });
+
+  it('a plain writev on a dsync descriptor is durable too, as O_DSYNC makes it', () => {
+    const { clock, disk } = makeDisk(8);
+    const fd = openFd(disk, clock, 'log', 'create', true);
+    call(clock, (done) => disk.syncDir(done));
+    call(clock, (done) => disk.writev(fd, [bytes('kept')], 0, done));
+    disk.crash();
+    expect(text(disk.peek('log'))).toBe('kept');
+  });
+
+  it('refuses a durable append on a plain descriptor or away from the end, changing nothing', () => {
+    const { clock, disk } = makeDisk(9);
+    const plain = openFd(disk, clock, 'plain');
+    expect(() => call(clock, (done) => disk.appendDurable(plain, [bytes('x')], 0, done))).toThrow(/EINVAL/);
+    expect(disk.peek('plain')).toHaveLength(0);
+    const log = openFd(disk, clock, 'log', 'create', true);
+    call(clock, (done) => disk.appendDurable(log, [bytes('abc')], 0, done));
+    expect(() => call(clock, (done) => disk.appendDurable(log, [bytes('x')], 1, done))).toThrow(
+      /EINVAL.*its end is 3/,
+    );
+    expect(() => call(clock, (done) => disk.appendDurable(99, [bytes('x')], 0, done))).toThrow(/EBADF/);
+    expect(text(disk.peek('log'))).toBe('abc');
   });
 
   it('drops completions pending at a crash and refuses old file descriptors', () => {

@@ -4,7 +4,8 @@
  * It models what a crash may leave behind on a journaling file system:
  * - file data: each file keeps the bytes covered by its last completed sync; `crash()` throws the
  *   rest away (or, with `tornWrites`, keeps a random prefix of the unsynced appended bytes, like a
- *   write cut off by power loss);
+ *   write cut off by power loss). A write on a `dsync` descriptor (`O_DSYNC`) is a write and a
+ *   sync issued together: durable once it completes, and until then just as exposed to a crash;
  * - directory entries: creates, renames and unlinks are journaled in issue order and become durable
  *   on a completed `syncDir`; a crash keeps the durable ones plus a random prefix of the rest (the
  *   file system may have committed some metadata on its own, but never out of order);
@@ -13,11 +14,12 @@
  *   drops every completion still pending.
  * Same schedule + same random source + same calls = same run.
  */
-import { assertPlainFileName, type Disk, type DiskDone, type OpenMode } from './disk.js';
+import { assertPlainFileName, type Disk, type DiskDone, type OpenMode, type OpenOptions } from './disk.js';
 
 export type MemDiskOperation =
   | 'open'
   | 'writev'
+  | 'appendDurable'
   | 'read'
   | 'fdatasync'
   | 'fsync'
@@ -33,7 +35,10 @@ export interface MemDiskOptions {
   random: () => number;
   /** Completion delay of data writes, reads, opens and closes is uniform in [0, this). Default 0.2 ms. */
   ioDelayMs?: number;
-  /** Completion delay of fdatasync, fsync and syncDir is uniform in [0, this). Default 2 ms. */
+  /**
+   * Completion delay of fdatasync, fsync and syncDir is uniform in [0, this); a durable write
+   * (`dsync`) takes an I/O delay plus a sync delay. Default 2 ms.
+   */
   syncDelayMs?: number;
   /** On crash keep a random prefix of each file's unsynced appended bytes. Default false. */
   tornWrites?: boolean;
@@ -153,6 +158,8 @@ interface OpenFile {
   name: string;
   inode: Inode;
   readOnly: boolean;
+  /** Opened with `dsync`: every write is durable when it completes. */
+  dsync: boolean;
 }
 
 export class MemDisk implements Disk {
@@ -171,7 +178,7 @@ export class MemDisk implements Disk {
   /** Bumped by `crash()`; completions scheduled before it are dropped. */
   private generation = 0;
   /** Counts of completed operations, for tests and benchmarks of the simulator. */
-  readonly stats = { writes: 0, bytesWritten: 0, syncs: 0, dirSyncs: 0, crashes: 0 };
+  readonly stats = { writes: 0, bytesWritten: 0, syncs: 0, durableWrites: 0, dirSyncs: 0, crashes: 0 };
 
   constructor(options: MemDiskOptions) {
     this.options = options;
@@ -208,7 +215,12 @@ export class MemDisk implements Disk {
 
   // ---- asynchronous operations ----
 
-  open(name: string, mode: OpenMode, done: (err: Error | null, fd: number) => void): void {
+  open(
+    name: string,
+    mode: OpenMode,
+    done: (err: Error | null, fd: number) => void,
+    options?: OpenOptions,
+  ): void {
     assertPlainFileName(name);
     const failure = this.fault('open', name);
     this.complete(this.ioDelay(), () => {
@@ -216,13 +228,17 @@ export class MemDisk implements Disk {
       const inode = this.openInode(name, mode);
       if (!inode) return done(fsError('ENOENT', `open ${name}`), -1);
       const fd = this.nextFd++;
-      this.files.set(fd, { name, inode, readOnly: mode === 'read' });
+      this.files.set(fd, { name, inode, readOnly: mode === 'read', dsync: options?.dsync === true });
       done(null, fd);
     });
   }
 
   writev(fd: number, chunks: readonly Uint8Array[], position: number, done: DiskDone): void {
     const file = this.files.get(fd);
+    if (file?.dsync) {
+      this.writeDurable(file, 'writev', chunks, position, done);
+      return;
+    }
     const failure = file ? this.fault('writev', file.name) : fsError('EBADF', `writev fd ${fd}`);
     if (!failure && file) {
       if (file.readOnly) {
@@ -230,11 +246,24 @@ export class MemDisk implements Disk {
         return;
       }
       // Data reaches the page cache at the call; only a sync makes it durable.
-      file.inode.write(position, chunks);
-      this.stats.writes++;
-      for (const chunk of chunks) this.stats.bytesWritten += chunk.byteLength;
+      this.writeData(file, chunks, position);
     }
     this.complete(this.ioDelay(), () => done(failure));
+  }
+
+  appendDurable(fd: number, chunks: readonly Uint8Array[], position: number, done: DiskDone): void {
+    const file = this.files.get(fd);
+    if (!file) {
+      this.fail(done, fsError('EBADF', `appendDurable fd ${fd}`));
+    } else if (!file.dsync) {
+      this.fail(done, fsError('EINVAL', `appendDurable ${file.name} without dsync`));
+    } else if (position !== file.inode.length) {
+      // Only an append has the crash behaviour modelled here (a prefix of the new bytes survives).
+      const end = file.inode.length;
+      this.fail(done, fsError('EINVAL', `appendDurable ${file.name} at ${position}, its end is ${end}`));
+    } else {
+      this.writeDurable(file, 'appendDurable', chunks, position, done);
+    }
   }
 
   read(
@@ -343,16 +372,50 @@ export class MemDisk implements Disk {
     this.makeDirectoryDurable(this.journalSeq);
   }
 
-  openSync(name: string): number {
+  openSync(name: string, options?: OpenOptions): number {
     assertPlainFileName(name);
     const inode = this.openInode(name, 'write');
     if (!inode) throw fsError('ENOENT', name);
     const fd = this.nextFd++;
-    this.files.set(fd, { name, inode, readOnly: false });
+    this.files.set(fd, { name, inode, readOnly: false, dsync: options?.dsync === true });
     return fd;
   }
 
   // ---- internals ----
+
+  /**
+   * A write on a `dsync` descriptor: the bytes reach the page cache at the call and a sync of them
+   * starts with it; the completion reports both. A crash first keeps what `crash()` keeps of any
+   * unsynced write (nothing, or with `tornWrites` a random prefix).
+   */
+  private writeDurable(
+    file: OpenFile,
+    operation: 'writev' | 'appendDurable',
+    chunks: readonly Uint8Array[],
+    position: number,
+    done: DiskDone,
+  ): void {
+    const failure = file.readOnly
+      ? fsError('EBADF', `${operation} ${file.name} is read only`)
+      : this.fault(operation, file.name);
+    if (failure) {
+      this.fail(done, failure);
+      return;
+    }
+    this.writeData(file, chunks, position);
+    const pending = file.inode.startSync();
+    this.complete(this.ioDelay() + this.syncDelay(), () => {
+      file.inode.completeSync(pending);
+      this.stats.durableWrites++;
+      done(null);
+    });
+  }
+
+  private writeData(file: OpenFile, chunks: readonly Uint8Array[], position: number): void {
+    file.inode.write(position, chunks);
+    this.stats.writes++;
+    for (const chunk of chunks) this.stats.bytesWritten += chunk.byteLength;
+  }
 
   private sync(operation: 'fdatasync' | 'fsync', fd: number, done: DiskDone): void {
     const file = this.files.get(fd);

@@ -1,10 +1,15 @@
 /**
  * `Disk` over `node:fs`. Every hot-path operation is a libuv callback (no promises, no closures
  * beyond the one callback); the synchronous calls are used only by start-up recovery.
+ *
+ * Descriptors opened with `dsync` carry `O_DSYNC`, so `appendDurable` is a single `writev` that
+ * returns once the data is durable: one thread-pool job and one event-loop callback per group
+ * commit, where a writev followed by an fdatasync costs two of each (and on a busy machine each
+ * callback waits for the main thread, and each job for a pool thread).
  */
 import * as fs from 'node:fs';
 import { join } from 'node:path';
-import { assertPlainFileName, type Disk, type DiskDone, type OpenMode } from './disk.js';
+import { assertPlainFileName, type Disk, type DiskDone, type OpenMode, type OpenOptions } from './disk.js';
 
 const OPEN_FLAGS: Record<OpenMode, number> = {
   read: fs.constants.O_RDONLY,
@@ -14,8 +19,14 @@ const OPEN_FLAGS: Record<OpenMode, number> = {
 
 const FILE_MODE = 0o644;
 
+function openFlags(mode: OpenMode, options: OpenOptions | undefined): number {
+  return options?.dsync === true ? OPEN_FLAGS[mode] | fs.constants.O_DSYNC : OPEN_FLAGS[mode];
+}
+
 export class NodeDisk implements Disk {
   readonly dir: string;
+  /** Descriptors opened with `dsync` (the only ones `appendDurable` accepts). */
+  private readonly dsyncFds = new Set<number>();
 
   /** Uses `dir` as the storage directory, creating it (and its parents) if needed. */
   constructor(dir: string) {
@@ -28,8 +39,25 @@ export class NodeDisk implements Disk {
     return join(this.dir, name);
   }
 
-  open(name: string, mode: OpenMode, done: (err: Error | null, fd: number) => void): void {
-    fs.open(this.path(name), OPEN_FLAGS[mode], FILE_MODE, (err, fd) => done(err, fd));
+  open(
+    name: string,
+    mode: OpenMode,
+    done: (err: Error | null, fd: number) => void,
+    options?: OpenOptions,
+  ): void {
+    fs.open(this.path(name), openFlags(mode, options), FILE_MODE, (err, fd) => {
+      if (!err && options?.dsync === true) this.dsyncFds.add(fd);
+      done(err, fd);
+    });
+  }
+
+  appendDurable(fd: number, chunks: readonly Uint8Array[], position: number, done: DiskDone): void {
+    if (!this.dsyncFds.has(fd)) {
+      const err = Object.assign(new Error(`EINVAL: fd ${fd} was not opened with dsync`), { code: 'EINVAL' });
+      setImmediate(done, err);
+      return;
+    }
+    this.writev(fd, chunks, position, done);
   }
 
   writev(fd: number, chunks: readonly Uint8Array[], position: number, done: DiskDone): void {
@@ -63,6 +91,7 @@ export class NodeDisk implements Disk {
   }
 
   close(fd: number, done: DiskDone): void {
+    this.dsyncFds.delete(fd);
     fs.close(fd, done);
   }
 
@@ -136,7 +165,9 @@ export class NodeDisk implements Disk {
     }
   }
 
-  openSync(name: string): number {
-    return fs.openSync(this.path(name), OPEN_FLAGS.write, FILE_MODE);
+  openSync(name: string, options?: OpenOptions): number {
+    const fd = fs.openSync(this.path(name), openFlags('write', options), FILE_MODE);
+    if (options?.dsync === true) this.dsyncFds.add(fd);
+    return fd;
   }
 }
