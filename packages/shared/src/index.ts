@@ -5,6 +5,12 @@ export * from './codec-server.js';
 export * from './errors.js';
 export * from './frames.js';
 export * from './limits.js';
-export { decodeMsgpack, encodeMsgpack, MsgpackReader, MsgpackWriter } from './msgpack.js';
+export {
+  decodeMsgpack,
+  encodeMsgpack,
+  MsgpackReader,
+  MsgpackWriter,
+  truncatedInputBytes,
+} from './msgpack.js';
 export * from './queue-options.js';
 export * from './queue-options-validate.js';

@@ -2,13 +2,21 @@
  * Proves the msgpack reader and writer: values round-trip, encodings are the smallest the spec
  * allows (so other msgpack implementations interoperate), and hostile input (truncation, huge
  * declared lengths, deep nesting, bad UTF-8, reserved bytes, unknown extensions) is refused with
- * PROTOCOL_ERROR and never crashes or allocates by the declared size.
+ * PROTOCOL_ERROR and never crashes or allocates by the declared size. Input that merely ends too
+ * early says how long it needed to be; `strPresized` (the queue formats' string form) writes the
+ * header its UTF-16 length calls for and reads back like any string.
  */
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { FlotillaError } from './errors.js';
-import { decodeMsgpack, encodeMsgpack } from './msgpack.js';
+import {
+  decodeMsgpack,
+  encodeMsgpack,
+  MsgpackReader,
+  MsgpackWriter,
+  truncatedInputBytes,
+} from './msgpack.js';
 
 function expectProtocolError(bytes: number[] | Uint8Array): void {
   try {
@@ -220,5 +228,64 @@ describe('hostile input', () => {
     const [bin] = decodeMsgpack(input) as [Uint8Array];
     expect(bin.buffer).toBe(input.buffer);
     expect(bin.byteOffset).toBe(3);
+  });
+});
+
+describe('presized strings (the queue log and snapshot form)', () => {
+  function presized(value: string): Uint8Array {
+    const w = new MsgpackWriter(16);
+    w.strPresized(value);
+    return w.finish();
+  }
+
+  it('picks the header from 3 bytes per UTF-16 unit, not from the UTF-8 length', () => {
+    const cases: [string, number[]][] = [
+      ['', [0xa0]],
+      ['x'.repeat(10), [0xaa]],
+      ['x'.repeat(11), [0xd9, 11]],
+      ['x'.repeat(85), [0xd9, 85]],
+      ['x'.repeat(86), [0xda, 0, 86]],
+      ['é'.repeat(10), [0xb4]],
+      ['x'.repeat(21_846), [0xdb, 0, 0, 0x55, 0x56]],
+    ];
+    for (const [value, header] of cases) {
+      const bytes = presized(value);
+      expect(Array.from(bytes.subarray(0, header.length)), `${value.length} units`).toEqual(header);
+      expect(bytes.length - header.length).toBe(new TextEncoder().encode(value).length);
+    }
+  });
+
+  it('reads back as the same string for any text', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 200 }), (value) => {
+        expect(decodeMsgpack(presized(value))).toBe(value);
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe('input that ends too early', () => {
+  function neededFor(bytes: number[]): number | null {
+    try {
+      new MsgpackReader(new Uint8Array(bytes)).skip(8);
+    } catch (error) {
+      return truncatedInputBytes(error);
+    }
+    throw new Error('expected an error');
+  }
+
+  it('reports the length the value needs at least', () => {
+    expect(neededFor([])).toBe(1);
+    expect(neededFor([0xa3, 0x61])).toBe(4); // a 3-byte string
+    expect(neededFor([0xc5, 0x01])).toBe(3); // a bin16 header cut short
+    expect(neededFor([0x93, 0x01])).toBe(4); // an array of 3 with 1 element present
+    expect(neededFor([0x82, 0xa1, 0x61])).toBe(5); // a map of 2 pairs
+  });
+
+  it('reports nothing for bytes that are wrong rather than short', () => {
+    expect(neededFor([0xc1])).toBeNull();
+    expect(neededFor([0xa2, 0xff, 0xfe])).toBeNull();
+    expect(truncatedInputBytes(new Error('other'))).toBeNull();
   });
 });

@@ -7,7 +7,11 @@
  * checked against the bytes left before anything is allocated, nesting depth is capped, invalid
  * UTF-8 and unknown type bytes are refused, and `bin` values come back as zero-copy views of the
  * frame. Type mismatches raise INVALID_ARGUMENT naming the field; broken encoding raises
- * PROTOCOL_ERROR.
+ * PROTOCOL_ERROR, and when the input merely ends too early its details say how long it would have
+ * to be (`neededBytes`), so a reader of a stream can wait for the rest (see `truncatedInputBytes`).
+ *
+ * The broker's queue log entries and snapshots use the same writer and reader; they write strings
+ * with `strPresized`, the header form those formats have always had (see there).
  */
 
 import { FlotillaError } from './errors.js';
@@ -25,6 +29,24 @@ const textDecoder = new TextDecoder('utf-8', { fatal: true });
 
 function protocolError(message: string, offset: number): FlotillaError {
   return new FlotillaError('PROTOCOL_ERROR', `malformed msgpack at byte ${offset}: ${message}`, { offset });
+}
+
+/** The input ends before a value does: `neededBytes` is the input length that value needs at least. */
+function truncated(message: string, offset: number, neededBytes: number): FlotillaError {
+  return new FlotillaError('PROTOCOL_ERROR', `malformed msgpack at byte ${offset}: ${message}`, {
+    offset,
+    neededBytes,
+  });
+}
+
+/**
+ * For an error raised because the input ended inside a value: the input length that value needs
+ * at least (counted from the reader's start of the bytes). Null for any other error.
+ */
+export function truncatedInputBytes(error: unknown): number | null {
+  if (!(error instanceof FlotillaError) || error.code !== 'PROTOCOL_ERROR') return null;
+  const needed = error.details.neededBytes;
+  return typeof needed === 'number' ? needed : null;
 }
 
 function fieldError(field: string, message: string): FlotillaError {
@@ -191,6 +213,55 @@ export class MsgpackWriter {
     return true;
   }
 
+  /**
+   * A string whose header width follows from its UTF-16 length alone (room for 3 UTF-8 bytes per
+   * unit): fixstr up to 10 units, str8 up to 85, str16 up to 21,845, then str32, even when the
+   * UTF-8 bytes would fit a smaller header. Any msgpack reader reads it like `str`. The queue log
+   * entries and snapshots have been written this way from the start, and a snapshot's bytes are
+   * the input of the state digest that replicas compare, so they keep this form byte for byte.
+   */
+  strPresized(value: string): void {
+    const length = value.length;
+    const maxBytes = length * 3;
+    const headerBytes = maxBytes < 32 ? 1 : maxBytes < 0x100 ? 2 : maxBytes < 0x10000 ? 3 : 5;
+    this.ensure(headerBytes + maxBytes);
+    const start = this.pos;
+    const written = length < 32 ? this.asciiInto(value, start + headerBytes) : -1;
+    const byteLength =
+      written >= 0 ? written : textEncoder.encodeInto(value, this.buf.subarray(start + headerBytes)).written;
+    this.presizedHeader(byteLength, headerBytes);
+    this.pos = start + headerBytes + byteLength;
+  }
+
+  /** Copies a pure-ASCII string to `at` byte by byte and returns its length, or -1 if it is not ASCII. */
+  private asciiInto(value: string, at: number): number {
+    const buf = this.buf;
+    for (let i = 0; i < value.length; i++) {
+      const code = value.charCodeAt(i);
+      if (code >= 0x80) return -1;
+      buf[at + i] = code;
+    }
+    return value.length;
+  }
+
+  /** Writes a string header of exactly `headerBytes` bytes at the current position. */
+  private presizedHeader(byteLength: number, headerBytes: number): void {
+    const buf = this.buf;
+    const p = this.pos;
+    if (headerBytes === 1) {
+      buf[p] = 0xa0 | byteLength;
+    } else if (headerBytes === 2) {
+      buf[p] = 0xd9;
+      buf[p + 1] = byteLength;
+    } else if (headerBytes === 3) {
+      buf[p] = 0xda;
+      this.view.setUint16(p + 1, byteLength);
+    } else {
+      buf[p] = 0xdb;
+      this.view.setUint32(p + 1, byteLength);
+    }
+  }
+
   private strHeader(byteLength: number): void {
     this.lengthHeader(byteLength, 0xa0, 32, 0xd9, 0xda, 0xdb);
   }
@@ -334,6 +405,23 @@ const cachedBytes = Array.from({ length: STRING_CACHE_SLOTS }, () => new Uint8Ar
 const cachedLengths = new Int32Array(STRING_CACHE_SLOTS).fill(-1);
 const cachedStrings: string[] = new Array<string>(STRING_CACHE_SLOTS).fill('');
 
+/**
+ * Up to this many characters, V8 builds a flat string from a concatenation; longer ones become a
+ * chain of pieces that is slow to hash and compare (measured: a Map of 200k distinct 30-character
+ * keys took 5 times longer), so those are made in one call instead.
+ */
+const FLAT_CONCAT_CHARS = 12;
+
+function concatChars(codes: Uint8Array, length: number): string {
+  let out = '';
+  for (let i = 0; i < length; i++) out += String.fromCharCode(codes[i]!);
+  return out;
+}
+
+function charsAtOnce(codes: Uint8Array, length: number): string {
+  return String.fromCharCode.apply(null, codes.subarray(0, length) as unknown as number[]);
+}
+
 /** Decodes a pure-ASCII string of at most SHORT_STRING_BYTES bytes, or returns null if it is not ASCII. */
 function shortAsciiString(b: Uint8Array, start: number, length: number): string | null {
   if (length === 0) return '';
@@ -350,13 +438,12 @@ function shortAsciiString(b: Uint8Array, start: number, length: number): string 
     if (same) return cachedStrings[slot]!;
   }
   cachedLengths[slot] = -1; // the slot's bytes change below: never let it match half-written
-  let out = '';
   for (let i = 0; i < length; i++) {
     const code = b[start + i]!;
     if (code >= 0x80) return null;
     known[i] = code;
-    out += String.fromCharCode(code);
   }
+  const out = length <= FLAT_CONCAT_CHARS ? concatChars(known, length) : charsAtOnce(known, length);
   cachedLengths[slot] = length;
   cachedStrings[slot] = out;
   return out;
@@ -408,13 +495,17 @@ export class MsgpackReader {
 
   private need(byteCount: number): void {
     if (this.pos + byteCount > this.bytes.length) {
-      throw protocolError(`needs ${byteCount} more bytes, frame ends`, this.pos);
+      throw truncated(`needs ${byteCount} more bytes, frame ends`, this.pos, this.pos + byteCount);
     }
   }
 
   private u8(): number {
-    if (this.pos >= this.bytes.length) throw protocolError('frame ends where a value should start', this.pos);
+    if (this.pos >= this.bytes.length) throw this.endsEarly();
     return this.bytes[this.pos++]!;
+  }
+
+  private endsEarly(): FlotillaError {
+    return truncated('frame ends where a value should start', this.pos, this.pos + 1);
   }
 
   private u16(): number {
@@ -436,7 +527,7 @@ export class MsgpackReader {
 
   /** The next type byte without consuming it. */
   peek(): number {
-    if (this.pos >= this.bytes.length) throw protocolError('frame ends where a value should start', this.pos);
+    if (this.pos >= this.bytes.length) throw this.endsEarly();
     return this.bytes[this.pos]!;
   }
 
@@ -457,7 +548,8 @@ export class MsgpackReader {
   /** A container length, checked against the bytes left (each element takes at least one byte). */
   private checkedLength(length: number, bytesPerItem: number): number {
     if (length * bytesPerItem > this.bytes.length - this.pos) {
-      throw protocolError(`declares ${length} elements but only ${this.remaining} bytes remain`, this.pos);
+      const message = `declares ${length} elements but only ${this.remaining} bytes remain`;
+      throw truncated(message, this.pos, this.pos + length * bytesPerItem);
     }
     return length;
   }

@@ -12,9 +12,9 @@
  * - this node stops being leader with proposals in flight: TIMEOUT (outcome unknown: the next
  *   leader may still commit them), so clients retry only idempotent requests.
  */
-import { FlotillaError } from '@flotilla/shared';
+import { FlotillaError, MsgpackWriter } from '@flotilla/shared';
 import type { ReplicatedLog } from '../cluster/types.js';
-import { type Command, encodeBatch, MsgWriter, type Reply } from '../queues/index.js';
+import { type Command, encodeBatch, type Reply } from '../queues/index.js';
 import type { Clock } from '../runtime/timer-wheel.js';
 import type { CommandOwner, RuntimeLimits } from './types.js';
 
@@ -67,7 +67,7 @@ export class ProposalBatcher {
   private readonly inFlight: InFlightEntry[] = [];
   private inFlightHead = 0;
   private pendingBytes = 0;
-  private readonly writer = new MsgWriter(64 * 1024);
+  private readonly writer = new MsgpackWriter(64 * 1024);
 
   constructor(
     private readonly log: Pick<ReplicatedLog, 'propose'>,

@@ -3,9 +3,10 @@
  * as views into the entry (no copies), malformed commands become `invalid` (answered with
  * INVALID_ARGUMENT, never a throw), and only a broken envelope raises CommandDecodeError.
  */
+
+import { MsgpackWriter } from '@flotilla/shared';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { MsgWriter } from './codec.js';
 import { CommandDecodeError, decodeBatch, decodeCommand, encodeBatch, encodeCommand } from './commands.js';
 import { QueueStateMachine } from './state-machine.js';
 import { bytes, queueOptions } from './test-support.js';
@@ -93,14 +94,14 @@ describe('command encoding', () => {
   });
 
   it('decodes a malformed command as invalid, and the state machine answers it with INVALID_ARGUMENT', () => {
-    const w = new MsgWriter();
-    w.array(2);
+    const w = new MsgpackWriter();
+    w.arrayHeader(2);
     w.number(1000);
-    w.array(3);
-    w.array(2); // deliver with missing fields
+    w.arrayHeader(3);
+    w.arrayHeader(2); // deliver with missing fields
     w.number(6);
     w.str('q');
-    w.array(1); // unknown opcode
+    w.arrayHeader(1); // unknown opcode
     w.number(99);
     w.str('not a list');
     const { commands } = decodeBatch(w.finish());

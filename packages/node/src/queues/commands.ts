@@ -12,12 +12,16 @@
  * over entry buffers of their own (not views into a large WAL segment read).
  *
  * A command that does not have the expected shape decodes to `{ op: 'invalid' }`, which the state
- * machine answers with INVALID_ARGUMENT; only an entry whose envelope is broken throws
- * {@link CommandDecodeError} (every replica sees the same bytes, so the driver can treat that
- * entry as empty and stay in agreement).
+ * machine answers with INVALID_ARGUMENT; only an entry whose envelope is broken, or that is not
+ * msgpack at all, throws {@link CommandDecodeError} (every replica sees the same bytes, so the
+ * driver can treat that entry as empty and stay in agreement).
+ *
+ * The bytes are msgpack written and read with the wire protocol's codec (`@flotilla/shared`), one
+ * field at a time (no intermediate tree). Strings use `strPresized`, the header form entries have
+ * had from the start, so an entry encodes to the same bytes as it always did.
  */
-import type { QueueOptions } from '@flotilla/shared';
-import { CodecError, type Decoded, decodeValue, MsgMap, MsgWriter } from './codec.js';
+import { FlotillaError, MsgpackReader, MsgpackWriter, type QueueOptions } from '@flotilla/shared';
+import { isShapeProblem, MAX_SKIP_DEPTH, shape, Tuple, writeOptNumber, writeOptStr } from './tuple.js';
 import type { Command, DeliveryRef, Headers, PublishMessage, QueueOptionsPatch } from './types.js';
 
 export const Opcode = {
@@ -51,48 +55,56 @@ export interface DecodedBatch {
 // ---------------------------------------------------------------------------------------------
 // Encoding
 
+/** Initial size of a writer made for one call; the batcher passes a larger one it reuses. */
+const DEFAULT_WRITER_BYTES = 4096;
+
 /** Encodes one log entry: the leader's time and the commands it carries. */
 export function encodeBatch(
   timeMs: number,
   commands: readonly Command[],
-  writer = new MsgWriter(),
+  writer = new MsgpackWriter(DEFAULT_WRITER_BYTES),
 ): Uint8Array {
-  writer.array(2);
+  writer.reset();
+  writer.arrayHeader(2);
   writer.number(timeMs);
-  writer.array(commands.length);
+  writer.arrayHeader(commands.length);
   for (const command of commands) writeCommand(writer, command);
   return writer.finish();
 }
 
 /** Encodes a single command on its own (e.g. to size it before batching). */
-export function encodeCommand(command: Command, writer = new MsgWriter()): Uint8Array {
+export function encodeCommand(
+  command: Command,
+  writer = new MsgpackWriter(DEFAULT_WRITER_BYTES),
+): Uint8Array {
+  writer.reset();
   writeCommand(writer, command);
   return writer.finish();
 }
 
-export function writeCommand(w: MsgWriter, c: Command): void {
+export function writeCommand(w: MsgpackWriter, c: Command): void {
   switch (c.op) {
     case 'tick':
-      w.array(1);
+      w.arrayHeader(1);
       w.number(Opcode.tick);
       return;
     case 'createQueue':
-      w.array(3);
+      w.arrayHeader(3);
       w.number(Opcode.createQueue);
-      w.str(c.queue);
+      w.strPresized(c.queue);
       writeOptions(w, c.options);
       return;
     case 'updateQueue':
-      w.array(3);
+      w.arrayHeader(3);
       w.number(Opcode.updateQueue);
-      w.str(c.queue);
+      w.strPresized(c.queue);
       writePatch(w, c.changes);
       return;
     case 'deleteQueue':
     case 'purgeQueue':
-      w.array(2);
+      w.arrayHeader(2);
       w.number(Opcode[c.op]);
-      w.str(c.queue);
+      w.strPresized(c.queue);
       return;
     case 'publish':
       writePublish(w, c.queue, c.messages);
@@ -102,29 +114,29 @@ export function writeCommand(w: MsgWriter, c: Command): void {
   }
 }
 
-function writeDeliveryCommand(w: MsgWriter, c: Command): void {
+function writeDeliveryCommand(w: MsgpackWriter, c: Command): void {
   switch (c.op) {
     case 'deliver':
-      w.array(c.leaseMs == null ? 4 : 5);
+      w.arrayHeader(c.leaseMs == null ? 4 : 5);
       w.number(Opcode.deliver);
-      w.str(c.queue);
-      w.str(c.consumerId);
+      w.strPresized(c.queue);
+      w.strPresized(c.consumerId);
       w.number(c.max);
       if (c.leaseMs != null) w.number(c.leaseMs);
       return;
     case 'ack':
-      w.array(2);
+      w.arrayHeader(2);
       w.number(Opcode.ack);
       writeRefs(w, c.items);
       return;
     case 'nack':
-      w.array(c.delayMs == null ? 2 : 3);
+      w.arrayHeader(c.delayMs == null ? 2 : 3);
       w.number(Opcode.nack);
       writeRefs(w, c.items);
       if (c.delayMs != null) w.number(c.delayMs);
       return;
     case 'extend':
-      w.array(3);
+      w.arrayHeader(3);
       w.number(Opcode.extend);
       writeRefs(w, c.items);
       w.number(c.ms);
@@ -134,106 +146,118 @@ function writeDeliveryCommand(w: MsgWriter, c: Command): void {
   }
 }
 
-function writeAdminCommand(w: MsgWriter, c: Command): void {
+function writeAdminCommand(w: MsgpackWriter, c: Command): void {
   switch (c.op) {
     case 'release':
-      w.array(c.failed === true ? 3 : 2);
+      w.arrayHeader(c.failed === true ? 3 : 2);
       w.number(Opcode.release);
-      w.array(c.consumerIds.length);
-      for (const id of c.consumerIds) w.str(id);
+      w.arrayHeader(c.consumerIds.length);
+      for (const id of c.consumerIds) w.strPresized(id);
       if (c.failed === true) w.bool(true);
       return;
     case 'releaseAllExcept':
-      w.array(2);
+      w.arrayHeader(2);
       w.number(Opcode.releaseAllExcept);
-      w.str(c.ownerPrefix);
+      w.strPresized(c.ownerPrefix);
       return;
     case 'redrive':
-      w.array(4);
+      w.arrayHeader(4);
       w.number(Opcode.redrive);
-      w.str(c.dlq);
-      w.optStr(c.target);
-      w.optNumber(c.max);
+      w.strPresized(c.dlq);
+      writeOptStr(w, c.target);
+      writeOptNumber(w, c.max);
       return;
     default:
       throw new Error(`cannot encode command op ${c.op}`);
   }
 }
 
-function writePublish(w: MsgWriter, queue: string, messages: readonly PublishMessage[]): void {
-  w.array(3);
+function writePublish(w: MsgpackWriter, queue: string, messages: readonly PublishMessage[]): void {
+  w.arrayHeader(3);
   w.number(Opcode.publish);
-  w.str(queue);
-  w.array(messages.length);
-  for (const m of messages) {
-    // Format 0 (bytes) is the default: leaving it out keeps such entries as they were before formats.
-    const format = m.format === 0 ? null : m.format;
-    const fields = [m.headers, m.idempotencyKey, m.delayMs, m.ttlMs, m.group, m.priority, format];
-    let count = fields.length;
-    while (count > 0 && fields[count - 1] == null) count--;
-    w.array(1 + count);
-    w.bin(m.body);
-    if (count > 0) writeHeaders(w, m.headers ?? null);
-    if (count > 1) w.optStr(m.idempotencyKey);
-    if (count > 2) w.optNumber(m.delayMs);
-    if (count > 3) w.optNumber(m.ttlMs);
-    if (count > 4) w.optStr(m.group);
-    if (count > 5) w.optNumber(m.priority);
-    if (count > 6) w.optNumber(format);
-  }
+  w.strPresized(queue);
+  w.arrayHeader(messages.length);
+  for (const m of messages) writePublishMessage(w, m);
 }
 
-export function writeHeaders(w: MsgWriter, headers: Headers | null): void {
+/** `[body, headers, key, delayMs, ttlMs, group, priority, format]` without its trailing absent fields. */
+function writePublishMessage(w: MsgpackWriter, m: PublishMessage): void {
+  // Format 0 (bytes) is the default: leaving it out keeps such entries as they were before formats.
+  const format = m.format === 0 ? null : m.format;
+  const count = optionalFieldCount(m, format);
+  w.arrayHeader(1 + count);
+  w.bin(m.body);
+  if (count > 0) writeHeaders(w, m.headers ?? null);
+  if (count > 1) writeOptStr(w, m.idempotencyKey);
+  if (count > 2) writeOptNumber(w, m.delayMs);
+  if (count > 3) writeOptNumber(w, m.ttlMs);
+  if (count > 4) writeOptStr(w, m.group);
+  if (count > 5) writeOptNumber(w, m.priority);
+  if (count > 6) writeOptNumber(w, format);
+}
+
+/** How many of the optional message fields must be written: up to the last one present. */
+function optionalFieldCount(m: PublishMessage, format: number | null | undefined): number {
+  if (format != null) return 7;
+  if (m.priority != null) return 6;
+  if (m.group != null) return 5;
+  if (m.ttlMs != null) return 4;
+  if (m.delayMs != null) return 3;
+  if (m.idempotencyKey != null) return 2;
+  return m.headers != null ? 1 : 0;
+}
+
+export function writeHeaders(w: MsgpackWriter, headers: Headers | null): void {
   if (headers === null) {
     w.nil();
     return;
   }
   const keys = Object.keys(headers);
-  w.map(keys.length);
+  w.mapHeader(keys.length);
   for (const key of keys) {
-    w.str(key);
-    w.str(headers[key] as string);
+    w.strPresized(key);
+    w.strPresized(headers[key] as string);
   }
 }
 
-function writeRefs(w: MsgWriter, refs: readonly DeliveryRef[]): void {
-  w.array(refs.length * 3);
+function writeRefs(w: MsgpackWriter, refs: readonly DeliveryRef[]): void {
+  w.arrayHeader(refs.length * 3);
   for (const ref of refs) {
-    w.str(ref.queue);
+    w.strPresized(ref.queue);
     w.number(ref.seq);
     w.number(ref.deliveryId);
   }
 }
 
 /** Options as a fixed positional tuple (also the snapshot's format). */
-export function writeOptions(w: MsgWriter, o: QueueOptions): void {
-  w.array(13);
+export function writeOptions(w: MsgpackWriter, o: QueueOptions): void {
+  w.arrayHeader(13);
   w.number(o.visibilityTimeoutMs);
   w.number(o.maxDeliveries);
-  w.optStr(o.deadLetterQueue);
-  w.str(o.retry.backoff);
+  writeOptStr(w, o.deadLetterQueue);
+  w.strPresized(o.retry.backoff);
   w.number(o.retry.delayMs);
   w.number(o.retry.maxDelayMs);
   w.number(o.deliveryDelayMs);
   w.number(o.messageTtlMs);
   w.number(o.maxMessages);
   w.number(o.maxBytes);
-  w.str(o.overflow);
+  w.strPresized(o.overflow);
   w.number(o.dedupWindowMs);
   w.number(o.priorityLevels);
 }
 
 /** A patch as a map of the fields it sets (`retry` as a nested map). */
-function writePatch(w: MsgWriter, patch: QueueOptionsPatch): void {
+function writePatch(w: MsgpackWriter, patch: QueueOptionsPatch): void {
   const entries = Object.entries(patch).filter(([, value]) => value !== undefined);
-  w.map(entries.length);
+  w.mapHeader(entries.length);
   for (const [key, value] of entries) {
-    w.str(key);
+    w.strPresized(key);
     if (key === 'retry') {
       const retry = Object.entries(value as object).filter(([, v]) => v !== undefined);
-      w.map(retry.length);
+      w.mapHeader(retry.length);
       for (const [k, v] of retry) {
-        w.str(k);
+        w.strPresized(k);
         writeScalar(w, v);
       }
     } else {
@@ -242,10 +266,10 @@ function writePatch(w: MsgWriter, patch: QueueOptionsPatch): void {
   }
 }
 
-function writeScalar(w: MsgWriter, value: unknown): void {
+function writeScalar(w: MsgpackWriter, value: unknown): void {
   if (value === null) w.nil();
   else if (typeof value === 'number') w.number(value);
-  else if (typeof value === 'string') w.str(value);
+  else if (typeof value === 'string') w.strPresized(value);
   else if (typeof value === 'boolean') w.bool(value);
   else throw new Error(`cannot encode option value of type ${typeof value}`);
 }
@@ -255,176 +279,207 @@ function writeScalar(w: MsgWriter, value: unknown): void {
 
 /** Decodes one log entry. Throws {@link CommandDecodeError} only when the envelope itself is broken. */
 export function decodeBatch(bytes: Uint8Array): DecodedBatch {
-  let value: Decoded;
+  const r = new MsgpackReader(bytes);
   try {
-    value = decodeValue(bytes);
+    const entry = Tuple.open(r, 'entry');
+    if (entry.length !== 2) throw new CommandDecodeError('entry must be [timeMs, commands]');
+    const timeMs = entry.num('entry time');
+    if (!Number.isFinite(timeMs)) throw new CommandDecodeError('entry time must be a number');
+    const list = entry.list('entry commands');
+    const commands = new Array<Command>(list.length);
+    for (let i = 0; i < list.length; i++) commands[i] = readCommandOrInvalid(r);
+    if (!r.done) throw new CommandDecodeError(`${r.remaining} trailing bytes after the entry`);
+    return { timeMs, commands };
   } catch (error) {
-    if (error instanceof CodecError) throw new CommandDecodeError(error.message, { cause: error });
-    throw error;
+    throw asDecodeError(error);
   }
-  if (!Array.isArray(value) || value.length !== 2)
-    throw new CommandDecodeError('entry must be [timeMs, commands]');
-  const [timeMs, commands] = value;
-  if (typeof timeMs !== 'number' || !Number.isFinite(timeMs))
-    throw new CommandDecodeError('entry time must be a number');
-  if (!Array.isArray(commands)) throw new CommandDecodeError('entry commands must be a list');
-  return { timeMs, commands: commands.map(readCommand) };
 }
 
 /** Decodes a single command encoded by {@link encodeCommand}; malformed input becomes `{ op: 'invalid' }`. */
 export function decodeCommand(bytes: Uint8Array): Command {
+  const r = new MsgpackReader(bytes);
   try {
-    return readCommand(decodeValue(bytes));
+    const command = readCommandOrInvalid(r);
+    if (!r.done) return { op: 'invalid', reason: `${r.remaining} trailing bytes after the command` };
+    return command;
   } catch (error) {
-    if (error instanceof CodecError) return { op: 'invalid', reason: error.message };
-    throw error;
+    if (!(error instanceof FlotillaError)) throw error;
+    return { op: 'invalid', reason: error.message };
   }
 }
 
-/** Raised inside the readers for a field of the wrong type; caught per command. */
-class ShapeError extends Error {}
-
-function shape(message: string): never {
-  throw new ShapeError(message);
+/**
+ * A failure to read the envelope (a shape problem there, or bytes that are not msgpack) as a
+ * CommandDecodeError; anything else is a bug and is thrown as it is.
+ */
+function asDecodeError(error: unknown): CommandDecodeError {
+  if (error instanceof CommandDecodeError) return error;
+  if (isShapeProblem(error))
+    return new CommandDecodeError(`entry envelope: ${error.message}`, { cause: error });
+  if (error instanceof FlotillaError) return new CommandDecodeError(error.message, { cause: error });
+  throw error;
 }
 
-function readCommand(value: Decoded): Command {
+/**
+ * One command at the reader's position. A command of the wrong shape becomes `invalid` and the
+ * reader moves past it (its bytes must still be msgpack: anything else breaks the whole entry).
+ */
+function readCommandOrInvalid(r: MsgpackReader): Command {
+  const start = r.pos;
   try {
-    if (!Array.isArray(value) || value.length === 0) return shape('command must be a non-empty list');
-    return readFields(value);
+    return readCommand(r);
   } catch (error) {
-    if (error instanceof ShapeError) return { op: 'invalid', reason: error.message };
-    throw error;
+    if (!isShapeProblem(error)) throw error;
+    r.pos = start;
+    r.skip(MAX_SKIP_DEPTH);
+    return { op: 'invalid', reason: error.message };
   }
 }
 
-function readFields(f: Decoded[]): Command {
-  switch (f[0]) {
+function readCommand(r: MsgpackReader): Command {
+  const t = Tuple.open(r, 'command');
+  if (t.length === 0) shape('command must be a non-empty list');
+  const opcode = isNumberByte(t.next('opcode').peek()) ? r.number('opcode') : readOpcodeOfOtherType(r);
+  const command = readFields(t, opcode);
+  t.end();
+  return command;
+}
+
+/** An opcode that is not a small integer: read it to name it in the error. */
+function readOpcodeOfOtherType(r: MsgpackReader): never {
+  const value = r.any('opcode', MAX_SKIP_DEPTH);
+  return shape(`unknown opcode ${String(value)}`);
+}
+
+function readFields(t: Tuple, opcode: number): Command {
+  switch (opcode) {
     case Opcode.tick:
       return { op: 'tick' };
     case Opcode.createQueue:
-      return { op: 'createQueue', queue: str(f[1], 'queue'), options: readOptions(f[2]) };
+      return { op: 'createQueue', queue: t.str('queue'), options: readOptions(t.list('options')) };
     case Opcode.updateQueue:
-      return { op: 'updateQueue', queue: str(f[1], 'queue'), changes: readPatch(f[2]) };
+      return { op: 'updateQueue', queue: t.str('queue'), changes: readPatch(t.next('changes')) };
     case Opcode.deleteQueue:
-      return { op: 'deleteQueue', queue: str(f[1], 'queue') };
+      return { op: 'deleteQueue', queue: t.str('queue') };
     case Opcode.purgeQueue:
-      return { op: 'purgeQueue', queue: str(f[1], 'queue') };
+      return { op: 'purgeQueue', queue: t.str('queue') };
     case Opcode.publish:
-      return { op: 'publish', queue: str(f[1], 'queue'), messages: list(f[2], 'messages').map(readMessage) };
+      return { op: 'publish', queue: t.str('queue'), messages: readMessages(t.list('messages')) };
     case Opcode.deliver:
       return {
         op: 'deliver',
-        queue: str(f[1], 'queue'),
-        consumerId: str(f[2], 'consumerId'),
-        max: num(f[3], 'max'),
-        leaseMs: optNum(f[4], 'leaseMs'),
+        queue: t.str('queue'),
+        consumerId: t.str('consumerId'),
+        max: t.num('max'),
+        leaseMs: t.optNum('leaseMs'),
       };
     default:
-      return readSettleFields(f);
+      return readSettleFields(t, opcode);
   }
 }
 
-function readSettleFields(f: Decoded[]): Command {
-  switch (f[0]) {
+function readSettleFields(t: Tuple, opcode: number): Command {
+  switch (opcode) {
     case Opcode.ack:
-      return { op: 'ack', items: readRefs(f[1]) };
+      return { op: 'ack', items: readRefs(t.list('items')) };
     case Opcode.nack:
-      return { op: 'nack', items: readRefs(f[1]), delayMs: optNum(f[2], 'delayMs') };
+      return { op: 'nack', items: readRefs(t.list('items')), delayMs: t.optNum('delayMs') };
     case Opcode.extend:
-      return { op: 'extend', items: readRefs(f[1]), ms: num(f[2], 'ms') };
+      return { op: 'extend', items: readRefs(t.list('items')), ms: t.num('ms') };
     case Opcode.release:
-      return readRelease(f);
+      return readRelease(t);
     case Opcode.releaseAllExcept:
-      return { op: 'releaseAllExcept', ownerPrefix: str(f[1], 'ownerPrefix') };
+      return { op: 'releaseAllExcept', ownerPrefix: t.str('ownerPrefix') };
     case Opcode.redrive:
-      return {
-        op: 'redrive',
-        dlq: str(f[1], 'dlq'),
-        target: optStr(f[2], 'target'),
-        max: optNum(f[3], 'max'),
-      };
+      return { op: 'redrive', dlq: t.str('dlq'), target: t.optStr('target'), max: t.optNum('max') };
     default:
-      return shape(`unknown opcode ${String(f[0])}`);
+      return shape(`unknown opcode ${opcode}`);
   }
 }
 
-function readRelease(f: Decoded[]): Command {
-  const consumerIds = list(f[1], 'consumerIds').map((id) => str(id, 'consumerId'));
-  const failed = f[2];
-  if (failed === undefined || failed === null || failed === false) return { op: 'release', consumerIds };
-  if (failed !== true) return shape('failed must be a boolean');
-  return { op: 'release', consumerIds, failed: true };
+function readRelease(t: Tuple): Command {
+  const list = t.list('consumerIds');
+  const consumerIds: string[] = [];
+  while (list.left > 0) consumerIds.push(list.str('consumerId'));
+  if (!t.present()) return { op: 'release', consumerIds };
+  const byte = t.r.peek();
+  if (byte !== 0xc2 && byte !== 0xc3) shape('failed must be a boolean');
+  return t.r.bool('failed') ? { op: 'release', consumerIds, failed: true } : { op: 'release', consumerIds };
 }
 
-function readMessage(value: Decoded): PublishMessage {
-  const f = list(value, 'message');
-  const body = f[0];
-  if (!(body instanceof Uint8Array)) return shape('message body must be bytes');
+function readMessages(list: Tuple): PublishMessage[] {
+  const messages = new Array<PublishMessage>(list.length);
+  for (let i = 0; i < list.length; i++)
+    messages[i] = readMessage(Tuple.open(list.next('message'), 'message'));
+  return messages;
+}
+
+function readMessage(f: Tuple): PublishMessage {
+  if (f.length === 0) shape('message body must be bytes');
+  const body = f.next('body').bin('message body');
   const message: PublishMessage = { body };
-  const headers = readHeaders(f[1]);
-  if (headers !== null) message.headers = headers;
-  const key = optStr(f[2], 'idempotencyKey');
+  if (f.present()) message.headers = readHeaderMap(f.r);
+  const key = f.optStr('idempotencyKey');
   if (key !== null) message.idempotencyKey = key;
-  const delayMs = optNum(f[3], 'delayMs');
+  const delayMs = f.optNum('delayMs');
   if (delayMs !== null) message.delayMs = delayMs;
-  const ttlMs = optNum(f[4], 'ttlMs');
+  const ttlMs = f.optNum('ttlMs');
   if (ttlMs !== null) message.ttlMs = ttlMs;
-  const group = optStr(f[5], 'group');
+  const group = f.optStr('group');
   if (group !== null) message.group = group;
-  const priority = optNum(f[6], 'priority');
+  const priority = f.optNum('priority');
   if (priority !== null) message.priority = priority;
-  const format = optNum(f[7], 'format');
+  const format = f.optNum('format');
   if (format !== null) message.format = format;
+  f.end();
   return message;
 }
 
-export function readHeaders(value: Decoded | undefined): Headers | null {
-  if (value === undefined || value === null) return null;
-  if (!(value instanceof MsgMap)) return shape('headers must be a map');
+/** Headers at the next field of `t`: absent or nil is null, else a map of strings to strings. */
+export function readHeaders(t: Tuple): Headers | null {
+  return t.present() ? readHeaderMap(t.r) : null;
+}
+
+function readHeaderMap(r: MsgpackReader): Headers {
+  const count = r.mapHeader('headers');
   const headers: Record<string, string> = {};
-  for (const [key, val] of value.entries) {
-    if (typeof key !== 'string' || typeof val !== 'string')
-      return shape('headers must map strings to strings');
+  for (let i = 0; i < count; i++) {
+    const key = r.str('header name');
+    const value = r.str('header value');
     // defineProperty, so that a key like "__proto__" stays an ordinary own property.
-    Object.defineProperty(headers, key, { value: val, enumerable: true, writable: true, configurable: true });
+    Object.defineProperty(headers, key, { value, enumerable: true, writable: true, configurable: true });
   }
   return headers;
 }
 
-function readRefs(value: Decoded | undefined): DeliveryRef[] {
-  const flat = list(value, 'items');
-  if (flat.length % 3 !== 0) return shape('items must be (queue, seq, deliveryId) triples');
+function readRefs(flat: Tuple): DeliveryRef[] {
+  if (flat.length % 3 !== 0) shape('items must be (queue, seq, deliveryId) triples');
   const refs: DeliveryRef[] = [];
-  for (let i = 0; i < flat.length; i += 3) {
-    refs.push({
-      queue: str(flat[i], 'queue'),
-      seq: num(flat[i + 1], 'seq'),
-      deliveryId: num(flat[i + 2], 'deliveryId'),
-    });
+  while (flat.left > 0) {
+    refs.push({ queue: flat.str('queue'), seq: flat.num('seq'), deliveryId: flat.num('deliveryId') });
   }
   return refs;
 }
 
-export function readOptions(value: Decoded | undefined): QueueOptions {
-  const f = list(value, 'options');
-  if (f.length !== 13) return shape('options must have 13 fields');
+/** The 13-field options tuple written by {@link writeOptions}. */
+export function readOptions(f: Tuple): QueueOptions {
+  if (f.length !== 13) shape('options must have 13 fields');
   return {
-    visibilityTimeoutMs: num(f[0], 'visibilityTimeoutMs'),
-    maxDeliveries: num(f[1], 'maxDeliveries'),
-    deadLetterQueue: optStr(f[2], 'deadLetterQueue'),
+    visibilityTimeoutMs: f.num('visibilityTimeoutMs'),
+    maxDeliveries: f.num('maxDeliveries'),
+    deadLetterQueue: f.optStr('deadLetterQueue'),
     retry: {
-      backoff: str(f[3], 'retry.backoff') as QueueOptions['retry']['backoff'],
-      delayMs: num(f[4], 'retry.delayMs'),
-      maxDelayMs: num(f[5], 'retry.maxDelayMs'),
+      backoff: f.str('retry.backoff') as QueueOptions['retry']['backoff'],
+      delayMs: f.num('retry.delayMs'),
+      maxDelayMs: f.num('retry.maxDelayMs'),
     },
-    deliveryDelayMs: num(f[6], 'deliveryDelayMs'),
-    messageTtlMs: num(f[7], 'messageTtlMs'),
-    maxMessages: num(f[8], 'maxMessages'),
-    maxBytes: num(f[9], 'maxBytes'),
-    overflow: str(f[10], 'overflow') as QueueOptions['overflow'],
-    dedupWindowMs: num(f[11], 'dedupWindowMs'),
-    priorityLevels: num(f[12], 'priorityLevels'),
+    deliveryDelayMs: f.num('deliveryDelayMs'),
+    messageTtlMs: f.num('messageTtlMs'),
+    maxMessages: f.num('maxMessages'),
+    maxBytes: f.num('maxBytes'),
+    overflow: f.str('overflow') as QueueOptions['overflow'],
+    dedupWindowMs: f.num('dedupWindowMs'),
+    priorityLevels: f.num('priorityLevels'),
   };
 }
 
@@ -442,51 +497,50 @@ const PATCH_FIELDS = new Set([
 ]);
 const RETRY_FIELDS = new Set(['backoff', 'delayMs', 'maxDelayMs']);
 
-function readPatch(value: Decoded | undefined): QueueOptionsPatch {
-  if (!(value instanceof MsgMap)) return shape('changes must be a map');
+function isNumberByte(byte: number): boolean {
+  return byte <= 0x7f || byte >= 0xe0 || (byte >= 0xca && byte <= 0xd3);
+}
+
+function isMap(byte: number): boolean {
+  return (byte >= 0x80 && byte <= 0x8f) || byte === 0xde || byte === 0xdf;
+}
+
+function readPatch(r: MsgpackReader): QueueOptionsPatch {
+  if (!isMap(r.peek())) shape('changes must be a map');
+  const count = r.mapHeader('changes');
   const patch: Record<string, unknown> = {};
-  for (const [key, val] of value.entries) {
-    if (key === 'retry') {
-      patch.retry = readRetryPatch(val as Decoded);
-    } else if (typeof key === 'string' && PATCH_FIELDS.has(key)) {
-      if (val instanceof MsgMap || Array.isArray(val) || val instanceof Uint8Array)
-        return shape(`${key} must be a scalar`);
-      patch[key] = val;
-    } else {
-      return shape(`unknown option ${String(key)}`);
-    }
+  for (let i = 0; i < count; i++) {
+    const key = r.str('option name');
+    if (key === 'retry') patch.retry = readRetryPatch(r);
+    else if (PATCH_FIELDS.has(key)) patch[key] = readScalar(r, key);
+    else shape(`unknown option ${key}`);
   }
   return patch as QueueOptionsPatch;
 }
 
-function readRetryPatch(value: Decoded): Record<string, unknown> {
-  if (!(value instanceof MsgMap)) return shape('retry must be a map');
+function readRetryPatch(r: MsgpackReader): Record<string, unknown> {
+  if (!isMap(r.peek())) shape('retry must be a map');
+  const count = r.mapHeader('retry');
   const retry: Record<string, unknown> = {};
-  for (const [key, val] of value.entries) {
-    if (typeof key !== 'string' || !RETRY_FIELDS.has(key))
-      return shape(`unknown retry option ${String(key)}`);
-    if (typeof val !== 'string' && typeof val !== 'number') return shape(`retry.${key} must be a scalar`);
-    retry[key] = val;
+  for (let i = 0; i < count; i++) {
+    const key = r.str('retry option name');
+    if (!RETRY_FIELDS.has(key)) shape(`unknown retry option ${key}`);
+    const value = readScalar(r, `retry.${key}`);
+    if (typeof value !== 'string' && typeof value !== 'number') shape(`retry.${key} must be a scalar`);
+    retry[key] = value;
   }
   return retry;
 }
 
-function list(value: Decoded | undefined, field: string): Decoded[] {
-  return Array.isArray(value) ? value : shape(`${field} must be a list`);
-}
-
-function str(value: Decoded | undefined, field: string): string {
-  return typeof value === 'string' ? value : shape(`${field} must be a string`);
-}
-
-function num(value: Decoded | undefined, field: string): number {
-  return typeof value === 'number' ? value : shape(`${field} must be a number`);
-}
-
-function optStr(value: Decoded | undefined, field: string): string | null {
-  return value === undefined || value === null ? null : str(value, field);
-}
-
-function optNum(value: Decoded | undefined, field: string): number | null {
-  return value === undefined || value === null ? null : num(value, field);
+/** nil, a boolean, a number or a string; containers and bytes are refused. */
+function readScalar(r: MsgpackReader, field: string): null | boolean | number | string {
+  const byte = r.peek();
+  if (byte === 0xc0) {
+    r.pos++;
+    return null;
+  }
+  if (byte === 0xc2 || byte === 0xc3) return r.bool(field);
+  if ((byte >= 0xa0 && byte <= 0xbf) || (byte >= 0xd9 && byte <= 0xdb)) return r.str(field);
+  if (isNumberByte(byte)) return r.number(field);
+  return shape(`${field} must be a scalar`);
 }

@@ -2,7 +2,6 @@
  * The replicated queue state machine: what the Raft driver applies and the gateway reads.
  * See state-machine.ts for the semantics and commands.ts for the log entry encoding.
  */
-export { CodecError, MsgWriter } from './codec.js';
 export {
   CommandDecodeError,
   type DecodedBatch,

@@ -18,16 +18,24 @@
  *   [4, queueCount]                                                       once, last
  * The encoding is canonical (same state, same bytes), which is what makes it the input of
  * `digest()`: a hash over the snapshot stream is a hash over the logical state, independent of
- * heap layouts or insertion histories.
+ * heap layouts or insertion histories. The bytes are written with the wire protocol's msgpack
+ * writer, strings in the `strPresized` form snapshots have had from the start, so the bytes and
+ * digests of a state stay what they were; the reader is the wire protocol's too.
  */
-import type { QueueOptions } from '@flotilla/shared';
-import { CodecError, type Decoded, decodeWhole, MsgWriter, type PartialDecode } from './codec.js';
+import {
+  FlotillaError,
+  MsgpackReader,
+  MsgpackWriter,
+  type QueueOptions,
+  truncatedInputBytes,
+} from '@flotilla/shared';
 import { readHeaders, readOptions, writeHeaders, writeOptions } from './commands.js';
 import { DEFAULT_SNAPSHOT_CHUNK_BYTES } from './limits.js';
 import { queueOptionsProblem } from './options.js';
 import { type DedupEntry, newCounters, type QueueState } from './queue.js';
 import { MessageRecord, MessageState } from './record.js';
 import { QueueStateMachine } from './state-machine.js';
+import { isShapeProblem, Tuple, writeOptStr } from './tuple.js';
 import type { DeadLetterInfo, DeadLetterReason, QueueCounters } from './types.js';
 
 const MAGIC = 'flotilla-queues';
@@ -120,11 +128,11 @@ export function captureSnapshot(
 }
 
 function* encodeChunks(captured: Captured, chunkBytes: number): Generator<Uint8Array> {
-  const w = new MsgWriter(Math.min(chunkBytes, 1 << 20) + 1024);
+  const w = new MsgpackWriter(Math.min(chunkBytes, 1 << 20) + 1024);
   const { queues } = captured;
-  w.array(6);
+  w.arrayHeader(6);
   w.number(Kind.header);
-  w.str(MAGIC);
+  w.strPresized(MAGIC);
   w.number(FORMAT_VERSION);
   w.number(captured.timeMs);
   w.number(captured.lastDeliveryId);
@@ -136,44 +144,44 @@ function* encodeChunks(captured: Captured, chunkBytes: number): Generator<Uint8A
       if (w.length >= chunkBytes) yield w.finish();
     }
     for (const key of q.keys) {
-      w.array(4);
+      w.arrayHeader(4);
       w.number(Kind.key);
-      w.str(key.key);
+      w.strPresized(key.key);
       w.number(key.seq);
       w.number(key.atMs);
       if (w.length >= chunkBytes) yield w.finish();
     }
   }
-  w.array(2);
+  w.arrayHeader(2);
   w.number(Kind.end);
   w.number(queues.length);
   yield w.finish();
 }
 
-function writeQueueItem(w: MsgWriter, q: CapturedQueue): void {
-  w.array(7);
+function writeQueueItem(w: MsgpackWriter, q: CapturedQueue): void {
+  w.arrayHeader(7);
   w.number(Kind.queue);
-  w.str(q.name);
+  w.strPresized(q.name);
   writeOptions(w, q.options);
-  w.array(COUNTER_NAMES.length);
+  w.arrayHeader(COUNTER_NAMES.length);
   for (const name of COUNTER_NAMES) w.number(q.counters[name]);
   w.number(q.nextSeq);
   w.number(q.records.length);
   w.number(q.keys.length);
 }
 
-function writeMessageItem(w: MsgWriter, q: CapturedQueue, i: number): void {
+function writeMessageItem(w: MsgpackWriter, q: CapturedQueue, i: number): void {
   const rec = q.records[i] as MessageRecord;
   const at = i * NUMS_PER_MESSAGE;
   // The format tag is a trailing 16th field, written only when not 0, so snapshots of states
   // without formats keep their bytes (and digests) and older readers still understand them.
-  w.array(rec.format === 0 ? 15 : 16);
+  w.arrayHeader(rec.format === 0 ? 15 : 16);
   w.number(Kind.message);
   w.number(rec.seq);
   w.number(q.nums[at] as number);
   w.bin(rec.body);
   writeHeaders(w, rec.headers);
-  w.optStr(rec.group);
+  writeOptStr(w, rec.group);
   w.number(rec.priority);
   w.number(rec.publishedAtMs);
   w.number(rec.expireAtMs);
@@ -181,16 +189,16 @@ function writeMessageItem(w: MsgWriter, q: CapturedQueue, i: number): void {
   w.number(q.nums[at + 2] as number);
   w.number(q.nums[at + 3] as number);
   w.number(q.nums[at + 4] as number);
-  w.optStr(q.consumers[i] ?? null);
+  writeOptStr(w, q.consumers[i] ?? null);
   const dl = rec.deadLetter;
   if (dl === null) {
     w.nil();
   } else {
-    w.array(5);
-    w.str(dl.queue);
+    w.arrayHeader(5);
+    w.strPresized(dl.queue);
     w.number(dl.seq);
     w.number(dl.deliveryCount);
-    w.str(dl.reason);
+    w.strPresized(dl.reason);
     w.number(dl.timeMs);
   }
   if (rec.format !== 0) w.number(rec.format);
@@ -253,108 +261,103 @@ export class SnapshotLoader {
     return this.machine;
   }
 
+  /**
+   * Applies every whole item of `bytes`, and keeps an item the end of `bytes` cuts off for the
+   * next piece. Each item is read completely before it changes anything, so a cut-off item is
+   * simply read again once the rest of it has arrived.
+   */
   private decode(bytes: Uint8Array): void {
-    let partial: PartialDecode;
-    try {
-      partial = decodeWhole(bytes, (item) => this.item(item));
-    } catch (error) {
-      if (error instanceof CodecError) throw new SnapshotFormatError(error.message);
-      throw error;
+    const r = new MsgpackReader(bytes);
+    let consumed = 0;
+    let neededBytes = 0;
+    while (!r.done) {
+      try {
+        this.item(r);
+      } catch (error) {
+        const needed = truncatedInputBytes(error);
+        if (needed === null) throw asFormatError(error);
+        neededBytes = needed - consumed;
+        break;
+      }
+      consumed = r.pos;
     }
-    const rest = bytes.subarray(partial.consumedBytes);
+    const rest = bytes.subarray(consumed);
     this.carry = rest.byteLength > 0 ? [rest.slice()] : [];
     this.carryBytes = rest.byteLength;
-    this.carryNeededBytes = partial.neededBytes;
+    this.carryNeededBytes = neededBytes;
   }
 
-  private item(value: Decoded): void {
-    if (!Array.isArray(value)) bad('item is not a list');
+  private item(r: MsgpackReader): void {
     if (this.ended) bad('item after the end marker');
-    const kind = value[0];
+    const byte = r.peek();
+    if (!((byte >= 0x90 && byte <= 0x9f) || byte === 0xdc || byte === 0xdd)) bad('item is not a list');
+    const t = Tuple.open(r, 'item');
+    const kind = t.left > 0 ? t.num('item kind') : -1;
     if (!this.started && kind !== Kind.header) bad('first item is not the header');
-    if (kind === Kind.header) this.header(value);
-    else if (kind === Kind.queue) this.queue(value);
-    else if (kind === Kind.message) this.message(value);
-    else if (kind === Kind.key) this.key(value);
-    else if (kind === Kind.end) this.end(value);
-    else bad(`unknown item kind ${String(kind)}`);
+    if (kind === Kind.header) this.header(t);
+    else if (kind === Kind.queue) this.queue(readQueueItem(t));
+    else if (kind === Kind.message) this.message(readMessageItem(t));
+    else if (kind === Kind.key) this.key(readKeyItem(t));
+    else if (kind === Kind.end) this.end(count(t, 'queueCount'), t);
+    else bad(`unknown item kind ${kind}`);
   }
 
-  private header(f: Decoded[]): void {
+  private header(t: Tuple): void {
+    const magic = t.next('format').any('format', 2);
+    const version = t.next('version').any('version', 2);
+    const timeMs = count(t, 'timeMs');
+    const lastDeliveryId = count(t, 'lastDeliveryId');
+    const queueCount = count(t, 'queueCount');
+    t.end();
     if (this.started) bad('second header');
-    if (f[1] !== MAGIC || f[2] !== FORMAT_VERSION) bad(`unknown format ${String(f[1])} v${String(f[2])}`);
-    this.machine.restoreClock(count(f[3], 'timeMs'), count(f[4], 'lastDeliveryId'));
-    this.queuesLeft = count(f[5], 'queueCount');
+    if (magic !== MAGIC || version !== FORMAT_VERSION)
+      bad(`unknown format ${String(magic)} v${String(version)}`);
+    this.machine.restoreClock(timeMs, lastDeliveryId);
+    this.queuesLeft = queueCount;
     this.started = true;
   }
 
-  private queue(f: Decoded[]): void {
+  private queue(item: QueueItem): void {
     this.closeQueue();
     if (this.queuesLeft === 0) bad('more queues than announced');
-    const name = text(f[1], 'queue name');
+    const { name, options } = item;
     if (this.lastQueueName !== null && name <= this.lastQueueName) bad(`queue ${name} out of order`);
-    const options = guard(() => readOptions(f[2]));
     const problem = queueOptionsProblem(options, name);
     if (problem !== null) bad(`queue ${name}: ${problem}`);
     const q = this.machine.restoreQueue(name, options);
-    q.counters = readCounters(f[3]);
-    q.nextSeq = count(f[4], 'nextSeq');
-    this.open = {
-      q,
-      messagesLeft: count(f[5], 'messageCount'),
-      keysLeft: count(f[6], 'keyCount'),
-      pending: [],
-      lastSeq: 0,
-    };
+    q.counters = item.counters;
+    q.nextSeq = item.nextSeq;
+    this.open = { q, messagesLeft: item.messageCount, keysLeft: item.keyCount, pending: [], lastSeq: 0 };
     this.lastQueueName = name;
     this.queuesLeft--;
   }
 
-  private message(f: Decoded[]): void {
+  private message(item: PendingMessage): void {
     const open = this.open;
     if (open === null || open.messagesLeft === 0) bad('message outside its queue');
-    const seq = count(f[1], 'seq');
+    const { rec, state, consumerId } = item;
+    const seq = rec.seq;
     if (seq <= open.lastSeq || seq >= open.q.nextSeq) bad(`seq ${seq} out of order in ${open.q.name}`);
-    const state = count(f[2], 'state');
     if (state > MessageState.InFlight) bad(`seq ${seq}: state ${state}`);
-    const body = f[3];
-    if (!(body instanceof Uint8Array)) bad(`seq ${seq}: body is not bytes`);
-    const headers = guard(() => readHeaders(f[4]));
-    const group = optText(f[5], 'group');
-    const rec = new MessageRecord(
-      seq,
-      body.slice(),
-      headers,
-      group,
-      count(f[6], 'priority'),
-      count(f[7], 'publishedAtMs'),
-      count(f[8], 'expireAtMs'),
-      readDeadLetter(f[14]),
-      f[15] === undefined ? 0 : count(f[15], 'format'),
-    );
-    rec.deliveryCount = count(f[10], 'deliveryCount');
-    rec.failures = count(f[11], 'failures');
-    rec.deliveryId = count(f[12], 'deliveryId');
-    const consumerId = optText(f[13], 'consumerId');
     if ((consumerId !== null) !== (state === MessageState.InFlight))
       bad(`seq ${seq}: consumer does not match state`);
-    open.pending.push({ rec, state, dueMs: count(f[9], 'dueMs'), consumerId });
+    open.pending.push(item);
     open.lastSeq = seq;
     open.messagesLeft--;
   }
 
-  private key(f: Decoded[]): void {
+  private key(item: KeyItem): void {
     const open = this.open;
     if (open === null || open.messagesLeft > 0 || open.keysLeft === 0) bad('dedup key outside its queue');
-    const key = text(f[1], 'key');
-    if (open.q.dedup.has(key)) bad(`dedup key ${key} twice`);
-    open.q.rememberKey(key, count(f[2], 'key seq'), count(f[3], 'key time'));
+    if (open.q.dedup.has(item.key)) bad(`dedup key ${item.key} twice`);
+    open.q.rememberKey(item.key, item.seq, item.atMs);
     open.keysLeft--;
   }
 
-  private end(f: Decoded[]): void {
+  private end(queueCount: number, t: Tuple): void {
+    t.end();
     this.closeQueue();
-    if (this.queuesLeft !== 0 || count(f[1], 'queueCount') !== this.machine.queueNames().length) {
+    if (this.queuesLeft !== 0 || queueCount !== this.machine.queueNames().length) {
       bad('queue count does not match');
     }
     this.ended = true;
@@ -381,54 +384,111 @@ export class SnapshotLoader {
   }
 }
 
-function readCounters(value: Decoded | undefined): QueueCounters {
-  if (!Array.isArray(value) || value.length !== COUNTER_NAMES.length) bad('counters malformed');
+interface QueueItem {
+  name: string;
+  options: QueueOptions;
+  counters: QueueCounters;
+  nextSeq: number;
+  messageCount: number;
+  keyCount: number;
+}
+
+interface KeyItem {
+  key: string;
+  seq: number;
+  atMs: number;
+}
+
+function readQueueItem(t: Tuple): QueueItem {
+  const item: QueueItem = {
+    name: t.str('queue name'),
+    options: readOptions(t.list('options')),
+    counters: readCounters(t.list('counters')),
+    nextSeq: count(t, 'nextSeq'),
+    messageCount: count(t, 'messageCount'),
+    keyCount: count(t, 'keyCount'),
+  };
+  t.end();
+  return item;
+}
+
+/** A message item, read whole: the record (body copied out of the piece) and where it goes. */
+function readMessageItem(t: Tuple): PendingMessage {
+  const seq = count(t, 'seq');
+  const state = count(t, 'state');
+  const body = t.next('body').peek();
+  if (body < 0xc4 || body > 0xc6) bad(`seq ${seq}: body is not bytes`);
+  const bytes = t.r.bin('body').slice();
+  const headers = readHeaders(t);
+  const group = t.optStr('group');
+  const priority = count(t, 'priority');
+  const publishedAtMs = count(t, 'publishedAtMs');
+  const expireAtMs = count(t, 'expireAtMs');
+  const dueMs = count(t, 'dueMs');
+  const deliveryCount = count(t, 'deliveryCount');
+  const failures = count(t, 'failures');
+  const deliveryId = count(t, 'deliveryId');
+  const consumerId = t.optStr('consumerId');
+  const deadLetter = readDeadLetter(t);
+  const format = t.left > 0 ? count(t, 'format') : 0;
+  t.end();
+  const rec = new MessageRecord(
+    seq,
+    bytes,
+    headers,
+    group,
+    priority,
+    publishedAtMs,
+    expireAtMs,
+    deadLetter,
+    format,
+  );
+  rec.deliveryCount = deliveryCount;
+  rec.failures = failures;
+  rec.deliveryId = deliveryId;
+  return { rec, state, dueMs, consumerId };
+}
+
+function readKeyItem(t: Tuple): KeyItem {
+  const item = { key: t.str('key'), seq: count(t, 'key seq'), atMs: count(t, 'key time') };
+  t.end();
+  return item;
+}
+
+function readCounters(t: Tuple): QueueCounters {
+  if (t.length !== COUNTER_NAMES.length) bad('counters malformed');
   const counters = newCounters();
-  COUNTER_NAMES.forEach((name, i) => {
-    counters[name] = count(value[i], name);
-  });
+  for (const name of COUNTER_NAMES) counters[name] = count(t, name);
   return counters;
 }
 
-function readDeadLetter(value: Decoded | undefined): DeadLetterInfo | null {
-  if (value === null || value === undefined) return null;
-  if (!Array.isArray(value) || value.length !== 5) bad('dead-letter info malformed');
-  const reason = value[3] as DeadLetterReason;
-  if (!REASONS.includes(reason)) bad(`dead-letter reason ${String(reason)}`);
-  return {
-    queue: text(value[0], 'dead-letter queue'),
-    seq: count(value[1], 'dead-letter seq'),
-    deliveryCount: count(value[2], 'dead-letter deliveryCount'),
-    reason,
-    timeMs: count(value[4], 'dead-letter time'),
-  };
+function readDeadLetter(t: Tuple): DeadLetterInfo | null {
+  if (!t.present()) return null;
+  const f = Tuple.open(t.r, 'dead-letter info');
+  if (f.length !== 5) bad('dead-letter info malformed');
+  const queue = f.str('dead-letter queue');
+  const seq = count(f, 'dead-letter seq');
+  const deliveryCount = count(f, 'dead-letter deliveryCount');
+  const reason = f.str('dead-letter reason') as DeadLetterReason;
+  if (!REASONS.includes(reason)) bad(`dead-letter reason ${reason}`);
+  return { queue, seq, deliveryCount, reason, timeMs: count(f, 'dead-letter time') };
 }
 
 function bad(message: string): never {
   throw new SnapshotFormatError(message);
 }
 
-/** Runs a reader from the command codec, turning its shape errors into snapshot errors. */
-function guard<T>(read: () => T): T {
-  try {
-    return read();
-  } catch (error) {
-    throw new SnapshotFormatError(error instanceof Error ? error.message : String(error));
-  }
+/** A failure while reading an item as a snapshot format error (shape problems and broken msgpack alike). */
+function asFormatError(error: unknown): unknown {
+  if (isShapeProblem(error) || error instanceof FlotillaError) return new SnapshotFormatError(error.message);
+  return error;
 }
 
-function count(value: Decoded | undefined, field: string): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) bad(`${field} is not a count`);
+/** The next field as a count: a non-negative safe integer. */
+function count(t: Tuple, field: string): number {
+  const value = t.num(field);
+  if (!Number.isSafeInteger(value) || value < 0) bad(`${field} is not a count`);
   return value;
-}
-
-function text(value: Decoded | undefined, field: string): string {
-  if (typeof value !== 'string') bad(`${field} is not a string`);
-  return value;
-}
-
-function optText(value: Decoded | undefined, field: string): string | null {
-  return value === null || value === undefined ? null : text(value, field);
 }
 
 /** Rebuilds a state machine from a complete chunk sequence. */
