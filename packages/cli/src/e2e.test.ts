@@ -241,13 +241,19 @@ describe('flotilla client commands', () => {
     expect(cluster.broker.listQueues()).toEqual([]);
   });
 
-  it('redrive moves dead-lettered messages back', async () => {
+  it('peek shows where dead-lettered messages came from; redrive moves them back', async () => {
     await run('queue', 'create', 'q.dlq');
     await run('queue', 'create', 'q', '--max-deliveries', '1', '--dead-letter-queue', 'q.dlq');
     await run('publish', 'q', 'poison');
     // Delivered once and given back: with maxDeliveries 1 it goes to the dead-letter queue.
     await run('consume', 'q', '--count', '1', '--no-ack');
     expect(cluster.broker.stats('q.dlq').depth).toBe(1);
+    const peeked = jsonLines((await run('queue', 'peek', 'q.dlq', '--json')).stdout);
+    expect(peeked[0]).toMatchObject({
+      deliveryCount: 0,
+      deadLetter: { queue: 'q', seq: 1, deliveryCount: 1, reason: 'max-deliveries' },
+    });
+    expect((await run('queue', 'peek', 'q.dlq')).stdout).toContain('q#1 max-deliveries after 1 delivery');
     const moved = await run('queue', 'redrive', 'q.dlq', '--json');
     expect(JSON.parse(moved.stdout)).toEqual({ dlq: 'q.dlq', target: null, moved: 1 });
     expect(cluster.broker.stats('q').depth).toBe(1);

@@ -132,6 +132,31 @@ describe('message bodies', () => {
 });
 
 describe('messages', () => {
+  const history = {
+    queue: 'emails',
+    seq: 17,
+    deliveryCount: 5,
+    reason: 'max-deliveries',
+    timeMs: Date.UTC(2026, 0, 2, 3, 5, 0),
+  };
+
+  it('says where a dead-lettered message came from, in the line and in JSON', () => {
+    expect(formatMessageLine(message({ deadLetter: history, deliveryCount: 1 }))).toBe(
+      '#7  delivery 1  from emails#17 max-deliveries after 5 deliveries  hello',
+    );
+    expect(
+      messageToJson(message({ deadLetter: { ...history, reason: 'expired', deliveryCount: 1 } })),
+    ).toMatchObject({
+      deadLetter: {
+        queue: 'emails',
+        seq: 17,
+        deliveryCount: 1,
+        reason: 'expired',
+        deadLetteredAt: '2026-01-02T03:05:00.000Z',
+      },
+    });
+  });
+
   it('prints one human line: seq, delivery count, group, priority, headers, body', () => {
     expect(formatMessageLine(message())).toBe('#7  delivery 2  hello');
     expect(
@@ -156,6 +181,7 @@ describe('messages', () => {
       size: 5,
       encoding: 'text',
       body: 'hello',
+      deadLetter: null,
     });
     const json = messageToJson(message({ body: encodeMsgpack([1, 'a']), format: BodyFormat.Msgpack }));
     expect(json).toMatchObject({ encoding: 'json', body: [1, 'a'] });

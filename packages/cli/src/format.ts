@@ -4,7 +4,7 @@
  * a line of text or as one JSON object.
  */
 
-import type { MessageView } from '@flotilla/client';
+import type { DeadLetterInfo, MessageView } from '@flotilla/client';
 import { BodyFormat, decodeBody } from '@flotilla/shared';
 import Table from 'cli-table3';
 
@@ -154,9 +154,16 @@ export function bodyText(view: BodyView): string {
   return describeBytes(view.bytes);
 }
 
-/** One message as one human line: `#seq  delivery N  [group g]  [priority p]  body`. */
+/** Where a dead-lettered message came from, for people: `emails#17 max-deliveries after 5 deliveries`. */
+export function describeDeadLetter(history: DeadLetterInfo): string {
+  const deliveries = `${history.deliveryCount} ${history.deliveryCount === 1 ? 'delivery' : 'deliveries'}`;
+  return `${history.queue}#${history.seq} ${escapeControl(history.reason)} after ${deliveries}`;
+}
+
+/** One message as one human line: `#seq  delivery N  [from q#s reason ...]  [group g]  [priority p]  body`. */
 export function formatMessageLine(message: MessageView): string {
   const parts = [`#${message.seq}`, `delivery ${message.deliveryCount}`];
+  if (message.deadLetter !== null) parts.push(`from ${describeDeadLetter(message.deadLetter)}`);
   // Group and headers come from publishers as much as the body does: escaped alike.
   if (message.group !== null) parts.push(`group ${escapeControl(message.group)}`);
   if (message.priority !== 0) parts.push(`priority ${message.priority}`);
@@ -184,6 +191,17 @@ export interface MessageJson {
   /** How `body` is to be read: a string (`text`), a JSON value (`json`), or base64 of raw bytes. */
   encoding: 'text' | 'json' | 'base64';
   body: unknown;
+  /**
+   * For a message that arrived by dead-lettering: where it came from, how many times it was
+   * delivered there, why and when it was moved. Null otherwise.
+   */
+  deadLetter: {
+    queue: string;
+    seq: number;
+    deliveryCount: number;
+    reason: string;
+    deadLetteredAt: string;
+  } | null;
 }
 
 export function messageToJson(message: MessageView): MessageJson {
@@ -204,5 +222,12 @@ export function messageToJson(message: MessageView): MessageJson {
     publishedAt: new Date(message.publishedAtMs).toISOString(),
     size: message.bytes.length,
     ...encoded,
+    deadLetter: deadLetterJson(message.deadLetter),
   };
+}
+
+function deadLetterJson(history: DeadLetterInfo | null): MessageJson['deadLetter'] {
+  if (history === null) return null;
+  const { queue, seq, deliveryCount, reason, timeMs } = history;
+  return { queue, seq, deliveryCount, reason, deadLetteredAt: new Date(timeMs).toISOString() };
 }

@@ -7,6 +7,8 @@ export {
   type BodyFormat,
   type ClusterInfo,
   type ClusterNodeInfo,
+  type DeadLetterInfo,
+  type DeadLetterReason,
   ERROR_CODES,
   ERROR_INFO,
   type ErrorCode,

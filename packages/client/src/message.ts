@@ -7,6 +7,7 @@
 import {
   type BodyFormat,
   DEFAULT_LIMITS,
+  type DeadLetterInfo,
   type DeliveredMessage,
   decodeBody,
   FlotillaError,
@@ -41,12 +42,22 @@ export class MessageView<T = unknown> {
   readonly group: string | null;
   /** Priority (0 is lowest). */
   readonly priority: number;
-  /** Deliveries so far, this one included (0 for a peeked message never delivered). */
+  /**
+   * Deliveries so far in this queue, this one included (0 for a peeked message never delivered).
+   * A dead-lettered message starts again from 0 in its dead-letter queue; `deadLetter` keeps how
+   * many times it was delivered where it came from.
+   */
   readonly deliveryCount: number;
   /** When the publish was stored, ms since the Unix epoch by the leader's clock. */
   readonly publishedAtMs: number;
   /** When this lease ends, ms since the Unix epoch by the leader's clock (0 when not leased). */
   readonly leaseDeadlineMs: number;
+  /**
+   * For a message that reached this queue by dead-lettering: the queue and seq it came from, how
+   * many times it was delivered there, why it was moved (`max-deliveries`, `expired`, `overflow`)
+   * and when. Null for every other message.
+   */
+  readonly deadLetter: DeadLetterInfo | null;
   private decoded: { value: T } | undefined;
 
   constructor(delivered: DeliveredMessage) {
@@ -60,6 +71,7 @@ export class MessageView<T = unknown> {
     this.deliveryCount = delivered.deliveryCount;
     this.publishedAtMs = delivered.publishedAtMs;
     this.leaseDeadlineMs = delivered.leaseDeadlineMs;
+    this.deadLetter = delivered.deadLetter ?? null;
   }
 
   /**

@@ -152,6 +152,30 @@ describe('peek, redrive and admin', () => {
     expect(cluster.broker.stats('q').ready).toBe(3);
   });
 
+  it('shows where a dead-lettered message came from, on peek, receive and consume', async () => {
+    const cluster = await startCluster();
+    const client = await connectTo(cluster);
+    await client.createQueue('q.dlq');
+    await client.createQueue('q', { maxDeliveries: 2, deadLetterQueue: 'q.dlq' });
+    await client.publish('q', 'poison');
+    for (let i = 0; i < 2; i++) await (await client.receive('q'))[0]!.nack();
+    const history = { queue: 'q', seq: 1, deliveryCount: 2, reason: 'max-deliveries' };
+    const [peeked] = await client.peek('q.dlq');
+    expect(peeked).toMatchObject({ deliveryCount: 0, deadLetter: history });
+    const [received] = await client.receive('q.dlq');
+    expect(received).toMatchObject({ body: 'poison', deliveryCount: 1, deadLetter: history });
+    expect(received!.deadLetter!.timeMs).toBeGreaterThan(0);
+    await received!.nack();
+    const consumed: unknown[] = [];
+    await client.consume('q.dlq', (message) => {
+      consumed.push(message.deadLetter);
+    });
+    await waitFor(() => consumed.length === 1, 'the dead-lettered message to be consumed');
+    expect(consumed[0]).toMatchObject(history);
+    await client.publish('q', 'fine');
+    expect((await client.receive('q'))[0]!.deadLetter).toBeNull();
+  });
+
   it('redrives dead-lettered messages back to their queue', async () => {
     const cluster = await startCluster();
     const client = await connectTo(cluster);

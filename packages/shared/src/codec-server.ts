@@ -8,6 +8,7 @@ import { asFlotillaError } from './codec-request.js';
 import { type ErrorCode, FlotillaError, invalidArgument, isErrorCode } from './errors.js';
 import {
   type BodyFormat,
+  type DeadLetterInfo,
   type DecodeResult,
   type DeliveredMessage,
   FrameType,
@@ -27,6 +28,12 @@ import { MsgpackReader, type MsgpackWriter, withWriter } from './msgpack.js';
 const MAX_INT = Number.MAX_SAFE_INTEGER;
 /** Elements of a delivered message: seq, deliveryId, body, format, headers, group, priority, deliveryCount, publishedAtMs, leaseDeadlineMs. */
 const DELIVERED_FIELDS = 10;
+/** With the optional 11th element, the dead-letter history `[queue, seq, deliveryCount, reason, timeMs]`. */
+const DELIVERED_FIELDS_WITH_HISTORY = 11;
+/** Elements of the dead-letter history. */
+const DEAD_LETTER_FIELDS = 5;
+/** Nesting allowed in elements a newer server appends (skipped unread). */
+const SKIP_DEPTH = DEFAULT_LIMITS.maxDepth;
 
 // ---------------------------------------------------------------------------------------------
 // Encoding
@@ -34,8 +41,14 @@ const DELIVERED_FIELDS = 10;
 /** What encodeDeliver needs of each message; the server may pass its own records if they have these fields. */
 export type DeliveryFields = Omit<DeliveredMessage, 'queue'>;
 
+/**
+ * `[seq, deliveryId, body, format, headers, group, priority, deliveryCount, publishedAtMs,
+ * leaseDeadlineMs, deadLetter?]`: the history is appended only for dead-lettered messages, so every
+ * other delivery keeps the 10-element form.
+ */
 function writeDelivered(w: MsgpackWriter, m: DeliveryFields): void {
-  w.arrayHeader(DELIVERED_FIELDS);
+  const history = m.deadLetter ?? null;
+  w.arrayHeader(history === null ? DELIVERED_FIELDS : DELIVERED_FIELDS_WITH_HISTORY);
   w.uint(m.seq);
   w.uint(m.deliveryId);
   w.bin(m.body);
@@ -48,6 +61,16 @@ function writeDelivered(w: MsgpackWriter, m: DeliveryFields): void {
   w.uint(m.deliveryCount);
   w.uint(m.publishedAtMs);
   w.uint(m.leaseDeadlineMs);
+  if (history !== null) writeDeadLetter(w, history);
+}
+
+function writeDeadLetter(w: MsgpackWriter, d: DeadLetterInfo): void {
+  w.arrayHeader(DEAD_LETTER_FIELDS);
+  w.str(d.queue);
+  w.uint(d.seq);
+  w.uint(d.deliveryCount);
+  w.str(d.reason);
+  w.uint(d.timeMs);
 }
 
 function writeMessageList(w: MsgpackWriter, queue: string, messages: readonly DeliveryFields[]): void {
@@ -169,7 +192,8 @@ function optionalStr(r: MsgpackReader, field: string): string | null {
 
 function readDelivered(r: MsgpackReader, queue: string): DeliveredMessage {
   const length = r.arrayHeader('message');
-  if (length !== DELIVERED_FIELDS) throw invalidArgument('message', `expected ${DELIVERED_FIELDS} elements`);
+  if (length < DELIVERED_FIELDS)
+    throw invalidArgument('message', `expected at least ${DELIVERED_FIELDS} elements`);
   const seq = r.int('seq', 0, MAX_INT);
   const deliveryId = r.int('deliveryId', 0, MAX_INT);
   const body = r.bin('body');
@@ -180,6 +204,9 @@ function readDelivered(r: MsgpackReader, queue: string): DeliveredMessage {
   const deliveryCount = r.int('deliveryCount', 0, MAX_INT);
   const publishedAtMs = r.int('publishedAtMs', 0, MAX_INT);
   const leaseDeadlineMs = r.int('leaseDeadlineMs', 0, MAX_INT);
+  const deadLetter = length > DELIVERED_FIELDS && !r.nil() ? readDeadLetter(r) : null;
+  // Elements a newer server appends are skipped.
+  for (let i = DELIVERED_FIELDS_WITH_HISTORY; i < length; i++) r.skip(SKIP_DEPTH);
   return {
     queue,
     seq,
@@ -192,7 +219,24 @@ function readDelivered(r: MsgpackReader, queue: string): DeliveredMessage {
     deliveryCount,
     publishedAtMs,
     leaseDeadlineMs,
+    deadLetter,
   };
+}
+
+function readDeadLetter(r: MsgpackReader): DeadLetterInfo {
+  const length = r.arrayHeader('deadLetter');
+  if (length < DEAD_LETTER_FIELDS) {
+    throw invalidArgument('deadLetter', `expected at least ${DEAD_LETTER_FIELDS} elements`);
+  }
+  const info: DeadLetterInfo = {
+    queue: r.str('deadLetter.queue'),
+    seq: r.int('deadLetter.seq', 0, MAX_INT),
+    deliveryCount: r.int('deadLetter.deliveryCount', 0, MAX_INT),
+    reason: r.str('deadLetter.reason'),
+    timeMs: r.int('deadLetter.timeMs', 0, MAX_INT),
+  };
+  for (let i = DEAD_LETTER_FIELDS; i < length; i++) r.skip(SKIP_DEPTH);
+  return info;
 }
 
 function readStringMap(r: MsgpackReader): Record<string, string> {

@@ -339,6 +339,67 @@ describe('push round trip', () => {
   });
 });
 
+describe('dead-letter history on delivered messages', () => {
+  const base = {
+    seq: 4,
+    deliveryId: 9,
+    body: new Uint8Array([1]),
+    format: BodyFormat.Bytes,
+    headers: null,
+    group: null,
+    priority: 0,
+    deliveryCount: 1,
+    publishedAtMs: 1000,
+    leaseDeadlineMs: 2000,
+  };
+  const history = { queue: 'emails', seq: 17, deliveryCount: 5, reason: 'max-deliveries', timeMs: 1500 };
+
+  function wireMessages(frame: Uint8Array): unknown[][] {
+    return (decodeMsgpack(frame) as [number, number, string, unknown[][]])[3];
+  }
+
+  it('is an 11th element only on dead-lettered messages', () => {
+    const frame = encodeDeliver(1, 'emails.dlq', [base, { ...base, seq: 5, deadLetter: history }]);
+    const [plain, moved] = wireMessages(frame);
+    expect(plain).toHaveLength(10);
+    expect(moved).toHaveLength(11);
+    expect(moved![10]).toEqual(['emails', 17, 5, 'max-deliveries', 1500]);
+    const decoded = decodePush(frame);
+    if (!decoded.ok || decoded.value.kind !== 'deliver') throw new Error('expected deliver');
+    expect(decoded.value.messages.map((m) => m.deadLetter)).toEqual([null, history]);
+  });
+
+  it('elements and reasons a newer server adds are read past, not refused', () => {
+    const newer = [
+      4,
+      9,
+      new Uint8Array([1]),
+      0,
+      null,
+      null,
+      0,
+      1,
+      1000,
+      2000,
+      ['q', 1, 2, 'poisoned', 3, 'x'],
+      'more',
+    ];
+    const frame = encodeMsgpack([3, 1, 'q.dlq', [newer, [...newer.slice(0, 10), null]]]);
+    const decoded = decodePush(frame);
+    if (!decoded.ok || decoded.value.kind !== 'deliver') throw new Error('expected deliver');
+    expect(decoded.value.messages.map((m) => m.deadLetter)).toEqual([
+      { queue: 'q', seq: 1, deliveryCount: 2, reason: 'poisoned', timeMs: 3 },
+      null,
+    ]);
+  });
+
+  it('a malformed history is a typed error naming the field', () => {
+    const bad = [4, 9, new Uint8Array([1]), 0, null, null, 0, 1, 1000, 2000, ['q', 1]];
+    const decoded = decodePush(encodeMsgpack([3, 1, 'q.dlq', [bad]]));
+    expect(decoded).toMatchObject({ ok: false, error: { code: 'INVALID_ARGUMENT', field: 'deadLetter' } });
+  });
+});
+
 describe('publish generator sanity', () => {
   it('generates messages the decoder accepts', () => {
     fc.assert(

@@ -98,6 +98,29 @@ export interface PublishMessage {
   priority?: number;
 }
 
+/**
+ * Why a message was moved to a dead-letter queue: it failed `maxDeliveries` times, its TTL ended,
+ * or it was evicted by `drop-oldest`. Newer servers may add reasons: treat one you do not know as
+ * a plain string.
+ */
+export type DeadLetterReason = 'max-deliveries' | 'expired' | 'overflow';
+
+/** Where a dead-lettered message came from, carried by the copy stored in the dead-letter queue. */
+export interface DeadLetterInfo {
+  /** The queue it was dead-lettered from. */
+  queue: string;
+  /** Its sequence number in that queue. */
+  seq: number;
+  /**
+   * How many times it had been delivered in that queue. The copy in the dead-letter queue counts
+   * its own deliveries from 0 again (`DeliveredMessage.deliveryCount`).
+   */
+  deliveryCount: number;
+  reason: DeadLetterReason | (string & {});
+  /** When it was dead-lettered, ms since the Unix epoch by the leader's clock. */
+  timeMs: number;
+}
+
 /** A message handed to a consumer (push or pull) or shown by peek. */
 export interface DeliveredMessage {
   queue: string;
@@ -116,6 +139,11 @@ export interface DeliveredMessage {
   publishedAtMs: number;
   /** Leader's clock when this lease ends, ms since the Unix epoch; 0 if not leased. */
   leaseDeadlineMs: number;
+  /**
+   * Set when the message arrived in this queue by dead-lettering: where it came from and why.
+   * Decoded messages always carry it (null when not dead-lettered); encoders treat absent as null.
+   */
+  deadLetter?: DeadLetterInfo | null;
 }
 
 /** One settlement target: a leased delivery of a message. */

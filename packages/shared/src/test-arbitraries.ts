@@ -134,6 +134,13 @@ export const anyRequest = fc
   .chain((op) => fc.tuple(requestId, fc.constant(op), paramsByOp[op] as fc.Arbitrary<RequestParams[OpName]>));
 
 const ms = fc.integer({ min: 0, max: 4_102_444_800_000 });
+const deadLetterInfo = fc.record({
+  queue: queueName,
+  seq: fc.integer({ min: 1, max: MAX_SEQ }),
+  deliveryCount: fc.integer({ min: 0, max: 1000 }),
+  reason: fc.constantFrom('max-deliveries', 'expired', 'overflow'),
+  timeMs: ms,
+});
 export const deliveredMessage = (queue: string): fc.Arbitrary<DeliveredMessage> =>
   fc.record({
     queue: fc.constant(queue),
@@ -147,6 +154,7 @@ export const deliveredMessage = (queue: string): fc.Arbitrary<DeliveredMessage> 
     deliveryCount: fc.integer({ min: 0, max: 1000 }),
     publishedAtMs: ms,
     leaseDeadlineMs: ms,
+    deadLetter: fc.option(deadLetterInfo, { nil: null }),
   });
 
 export const deliveredList = queueName.chain((queue) => fc.array(deliveredMessage(queue), { maxLength: 5 }));

@@ -1,8 +1,10 @@
 /**
  * Proves queue option flags become exactly the options patch they name (and nothing else), that
- * refused values are reported by flag, and how queue listings and stats are laid out.
+ * refused values are reported by flag, and how queue listings, stats and peeked messages (with
+ * where dead-lettered ones came from) are laid out.
  */
 
+import { MessageView } from '@flotilla/client';
 import { DEFAULT_QUEUE_OPTIONS, FlotillaError, type QueueStats } from '@flotilla/shared';
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../exit-codes.js';
@@ -11,6 +13,7 @@ import {
   flagForField,
   optionFacts,
   queueOptionsFromFlags,
+  renderPeek,
   renderQueueList,
   renderQueueStats,
 } from './queue.js';
@@ -166,5 +169,35 @@ describe('queue views', () => {
       'max bytes': '1.0 KiB',
       'dedup window': '5 m',
     });
+  });
+});
+
+describe('renderPeek', () => {
+  function view(seq: number, deadLetter: MessageView['deadLetter']): MessageView {
+    return new MessageView({
+      queue: 'emails.dlq',
+      seq,
+      deliveryId: 0,
+      body: new TextEncoder().encode(`body ${seq}`),
+      format: 1,
+      headers: null,
+      group: null,
+      priority: 0,
+      deliveryCount: 0,
+      publishedAtMs: Date.UTC(2026, 0, 1),
+      leaseDeadlineMs: 0,
+      deadLetter,
+    });
+  }
+
+  it('adds a from column only when a message was dead-lettered', () => {
+    expect(renderPeek([view(1, null)])).not.toContain('from');
+    const history = { queue: 'emails', seq: 17, deliveryCount: 5, reason: 'max-deliveries', timeMs: 1 };
+    const text = renderPeek([view(1, history), view(2, null)]);
+    const [head, first, second] = text.split('\n').filter((line) => /\w/.test(line));
+    expect(head).toMatch(/seq .* from .* body/);
+    expect(first).toContain('emails#17 max-deliveries after 5 deliveries');
+    expect(first).toContain('body 1');
+    expect(second).toMatch(/ - .*body 2/);
   });
 });

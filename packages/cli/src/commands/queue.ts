@@ -19,6 +19,7 @@ import { addClientOptions, type ClientFlags, withClient } from '../client-flags.
 import { EXIT, UsageError } from '../exit-codes.js';
 import {
   bodyText,
+  describeDeadLetter,
   formatBytes,
   formatCount,
   formatDurationMs,
@@ -255,22 +256,29 @@ export function renderQueueStats(stats: QueueStats): string {
 
 const PEEK_BODY_CHARS = 60;
 
-/** The `queue peek` table: one row per stored message, bodies cut to one short line. */
+/**
+ * The `queue peek` table: one row per stored message, bodies cut to one short line. A `from`
+ * column (where the message was dead-lettered from, and why) appears when any message has one.
+ */
 export function renderPeek(messages: readonly MessageView[]): string {
   if (messages.length === 0) return 'no messages';
+  const withHistory = messages.some((m) => m.deadLetter !== null);
   const rows = messages.map((m) => {
     const body = bodyText(viewBody(m.bytes, m.format));
-    return [
+    const row = [
       String(m.seq),
       String(m.deliveryCount),
       String(m.priority),
       m.group ?? '-',
       new Date(m.publishedAtMs).toISOString(),
       formatBytes(m.bytes.length),
-      body.length > PEEK_BODY_CHARS ? `${body.slice(0, PEEK_BODY_CHARS - 3)}...` : body,
     ];
+    if (withHistory) row.push(m.deadLetter === null ? '-' : describeDeadLetter(m.deadLetter));
+    row.push(body.length > PEEK_BODY_CHARS ? `${body.slice(0, PEEK_BODY_CHARS - 3)}...` : body);
+    return row;
   });
-  return renderTable(['seq', 'deliveries', 'priority', 'group', 'published', 'size', 'body'], rows);
+  const head = ['seq', 'deliveries', 'priority', 'group', 'published', 'size'];
+  return renderTable([...head, ...(withHistory ? ['from'] : []), 'body'], rows);
 }
 
 // ---------------------------------------------------------------------------------------------

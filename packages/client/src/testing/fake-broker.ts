@@ -10,6 +10,7 @@ import {
   type AckItem,
   type BodyFormat,
   DEFAULT_QUEUE_OPTIONS,
+  type DeadLetterInfo,
   type DeliveredMessage,
   type ErrorCode,
   FlotillaError,
@@ -53,8 +54,8 @@ interface StoredMessage {
   deliveryCount: number;
   state: 'ready' | 'delayed' | 'inflight';
   lease: { deliveryId: number; owner: LeaseOwner; deadlineMs: number } | null;
-  /** For a dead-lettered message: the queue it came from (redrive target by default). */
-  deadLetteredFrom: string | null;
+  /** For a dead-lettered message: where it came from (the redrive target by default) and why. */
+  deadLetter: DeadLetterInfo | null;
 }
 
 interface FakeQueue {
@@ -216,7 +217,7 @@ export class FakeBroker {
     return { seqs, duplicates };
   }
 
-  private store(queue: FakeQueue, message: PublishMessage, deadLetteredFrom: string | null = null): number {
+  private store(queue: FakeQueue, message: PublishMessage, deadLetter: DeadLetterInfo | null = null): number {
     const seq = queue.nextSeq++;
     const delayMs = message.delayMs ?? queue.options.deliveryDelayMs;
     queue.messages.set(seq, {
@@ -230,7 +231,7 @@ export class FakeBroker {
       deliveryCount: 0,
       state: delayMs > 0 ? 'delayed' : 'ready',
       lease: null,
-      deadLetteredFrom,
+      deadLetter,
     });
     if (message.idempotencyKey !== undefined) queue.dedup.set(message.idempotencyKey, seq);
     queue.publishedCount++;
@@ -343,7 +344,7 @@ export class FakeBroker {
     for (const message of [...source.messages.values()]) {
       if (moved >= max) break;
       if (message.state === 'inflight') continue;
-      const destination = target ?? message.deadLetteredFrom;
+      const destination = target ?? message.deadLetter?.queue ?? null;
       if (destination === null || !this.queues.has(destination)) continue;
       source.messages.delete(message.seq);
       this.store(this.queue(destination), this.asPublish(message));
@@ -500,6 +501,7 @@ export class FakeBroker {
       deliveryCount: message.deliveryCount,
       publishedAtMs: message.publishedAtMs,
       leaseDeadlineMs,
+      deadLetter: message.deadLetter,
     };
   }
 
@@ -535,7 +537,7 @@ export class FakeBroker {
   private requeue(queue: FakeQueue, message: StoredMessage, delayMs: number | undefined): void {
     const max = queue.options.maxDeliveries;
     if (max > 0 && message.deliveryCount >= max) {
-      this.deadLetter(queue, message);
+      this.deadLetter(queue, message, 'max-deliveries');
       return;
     }
     const waitMs = delayMs ?? queue.options.retry.delayMs;
@@ -543,13 +545,20 @@ export class FakeBroker {
     if (waitMs > 0) this.later(waitMs, () => this.makeReady(queue.name, message.seq));
   }
 
-  private deadLetter(queue: FakeQueue, message: StoredMessage): void {
+  private deadLetter(queue: FakeQueue, message: StoredMessage, reason: DeadLetterInfo['reason']): void {
     queue.messages.delete(message.seq);
     queue.deadLetteredCount++;
     const dlq =
       queue.options.deadLetterQueue === null ? undefined : this.queues.get(queue.options.deadLetterQueue);
     if (dlq === undefined) return;
-    this.store(dlq, this.asPublish(message), queue.name);
+    const history = {
+      queue: queue.name,
+      seq: message.seq,
+      deliveryCount: message.deliveryCount,
+      reason,
+      timeMs: Date.now(),
+    };
+    this.store(dlq, this.asPublish(message), history);
   }
 
   private asPublish(message: StoredMessage): PublishMessage {

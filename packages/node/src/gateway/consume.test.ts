@@ -211,7 +211,7 @@ describe('settlements', () => {
     expect(await client.ok('ack', { items: [ref(a!), ref(a!)] })).toEqual({ failed: [] });
   });
 
-  it('dead-letters a message after maxDeliveries failed deliveries', async () => {
+  it('dead-letters a message after maxDeliveries failed deliveries, with its history on peek, receive and push', async () => {
     const { client } = await setup();
     await client.ok('createQueue', { name: 'dlq', options: {} });
     await client.ok('createQueue', { name: 'jobs', options: { maxDeliveries: 2, deadLetterQueue: 'dlq' } });
@@ -220,9 +220,21 @@ describe('settlements', () => {
       const [m] = await client.ok('receive', { queue: 'jobs', max: 1, waitMs: 1_000 });
       await client.ok('nack', { items: [ref(m!)] });
     }
+    const history = { queue: 'jobs', seq: 1, deliveryCount: 2, reason: 'max-deliveries' };
+    const [peeked] = await client.ok('peek', { queue: 'dlq', max: 1 });
+    expect(peeked).toMatchObject({ deliveryCount: 0, deadLetter: history });
     const [dead] = await client.ok('receive', { queue: 'dlq', max: 1, waitMs: 1_000 });
     expect(text(dead!.body)).toBe('poison');
+    expect(dead).toMatchObject({ deliveryCount: 1, deadLetter: history });
+    expect(dead!.deadLetter!.timeMs).toBeGreaterThanOrEqual(dead!.publishedAtMs);
+    await client.ok('nack', { items: [ref(dead!)] });
+    const subId = await client.ok('subscribe', { queue: 'dlq', prefetch: 1 });
+    await waitFor(() => client.delivered(subId).length === 1, 'push of the dead-lettered message');
+    expect(client.delivered(subId)[0]).toMatchObject({ deliveryCount: 2, deadLetter: history });
     expect((await client.ok('queueStats', { name: 'jobs' })).deadLetteredCount).toBe(1);
+    await publishTexts(client, 'jobs', 'fine');
+    const [plain] = await client.ok('receive', { queue: 'jobs', max: 1, waitMs: 1_000 });
+    expect(plain!.deadLetter).toBeNull();
   });
 });
 

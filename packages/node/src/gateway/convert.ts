@@ -47,6 +47,7 @@ export function wireDelivery(queue: string, m: StoredDelivery): DeliveredMessage
     deliveryCount: m.deliveryCount,
     publishedAtMs: m.publishedAtMs,
     leaseDeadlineMs: m.leaseDeadlineMs,
+    deadLetter: m.deadLetter,
   };
 }
 
@@ -64,6 +65,7 @@ export function wirePeeked(queue: string, m: PeekedMessage): DeliveredMessage {
     deliveryCount: m.deliveryCount,
     publishedAtMs: m.publishedAtMs,
     leaseDeadlineMs: m.state === 'in-flight' ? (m.dueMs ?? 0) : 0,
+    deadLetter: m.deadLetter,
   };
 }
 
