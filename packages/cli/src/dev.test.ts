@@ -15,10 +15,12 @@ import { UsageError } from './exit-codes.js';
 
 /** Records argv to <data-dir>.args.json; on SIGTERM writes <data-dir>.stopped and exits (unless told to ignore it). */
 const STAND_IN = `
-import { writeFileSync } from 'node:fs';
+import { renameSync, writeFileSync } from 'node:fs';
 const args = process.argv.slice(2);
 const dataDir = args[args.indexOf('--data-dir') + 1];
-writeFileSync(dataDir + '.args.json', JSON.stringify(args));
+// Written whole then renamed: the test polls for the file and must never read half of it.
+writeFileSync(dataDir + '.args.json.tmp', JSON.stringify(args));
+renameSync(dataDir + '.args.json.tmp', dataDir + '.args.json');
 if (args.includes('--exit-now')) process.exit(3);
 process.on('SIGTERM', () => {
   writeFileSync(dataDir + '.stopped', 'SIGTERM');
