@@ -20,6 +20,8 @@ export class MessageBrowser {
     /** @type {string[]} */
     this.queueNames = [];
     this.busy = false;
+    /** Figures of the selected queue when its messages were last listed (see `updateQueues`). */
+    this.listedKey = '';
     byId('peek-form').addEventListener('submit', (event) => {
       event.preventDefault();
       void this.peek();
@@ -53,6 +55,20 @@ export class MessageBrowser {
       this.fillTargetSelect();
     }
     this.syncRedrivePanel();
+    this.refreshWhenChanged(queues);
+  }
+
+  /**
+   * Re-list the selected queue's messages when its figures moved since the list was drawn: a
+   * redrive or a publish applied on the leader reaches this node's replica a moment later, and a
+   * list drawn in between would otherwise stay stale until the user peeks again.
+   */
+  refreshWhenChanged(queues) {
+    const queue = queues.find((q) => q.name === this.selected);
+    if (!queue || this.busy) return;
+    const key = changeKey(queue);
+    if (this.listedKey !== '' && key !== this.listedKey) void this.peekKeepingStatus();
+    this.listedKey = key;
   }
 
   fillQueueSelect() {
@@ -145,6 +161,11 @@ export class MessageBrowser {
       /** @type {HTMLButtonElement} */ (byId(id)).disabled = busy;
     }
   }
+}
+
+/** Figures that change whenever the queue's stored messages do. */
+function changeKey(q) {
+  return [q.depth, q.inFlight, q.publishedCount, q.ackedCount, q.deadLetteredCount].join(':');
 }
 
 function integerInput(id, fallback) {
