@@ -155,9 +155,16 @@ export class FlotillaClient {
     );
     this.settlements = new Settlements({
       settle: async (op, items, arg) => {
+        const wireOp = op === 'reject' ? 'nack' : op;
         const params =
-          op === 'ack' ? { items } : op === 'nack' ? { items, delayMs: arg } : { items, ms: arg ?? 0 };
-        const outcomes = await this.link.call(op, params as never, { idempotent: true });
+          op === 'ack'
+            ? { items }
+            : op === 'nack'
+              ? { items, delayMs: arg }
+              : op === 'reject'
+                ? { items, deadLetter: true }
+                : { items, ms: arg ?? 0 };
+        const outcomes = await this.link.call(wireOp, params as never, { idempotent: true });
         return (outcomes as { failed: Array<{ index: number; code: FlotillaError['code'] }> }).failed;
       },
       maxAckBatch: () => this.link.limits.maxAckBatch,

@@ -18,6 +18,8 @@ import {
 export interface Settler {
   ack(message: Message): Promise<void>;
   nack(message: Message, delayMs: number | undefined): Promise<void>;
+  /** A nack that dead-letters the message at once (`nack({ deadLetter: true })`). */
+  reject(message: Message): Promise<void>;
   extend(message: Message, ms: number): Promise<void>;
 }
 
@@ -54,8 +56,8 @@ export class MessageView<T = unknown> {
   readonly leaseDeadlineMs: number;
   /**
    * For a message that reached this queue by dead-lettering: the queue and seq it came from, how
-   * many times it was delivered there, why it was moved (`max-deliveries`, `expired`, `overflow`)
-   * and when. Null for every other message.
+   * many times it was delivered there, why it was moved (`max-deliveries`, `expired`, `overflow`,
+   * `rejected`) and when. Null for every other message.
    */
   readonly deadLetter: DeadLetterInfo | null;
   private decoded: { value: T } | undefined;
@@ -96,6 +98,28 @@ export class MessageView<T = unknown> {
 }
 
 type SettleState = 'open' | 'acked' | 'nacked';
+
+/** Options of `Message.nack`. */
+export interface NackOptions {
+  /** Deliver it again after this long, in ms (default: the queue's retry policy). */
+  delayMs?: number;
+  /** Reject it: dead-letter it at once (reason `rejected`), or drop it when the queue has no DLQ. */
+  deadLetter?: boolean;
+}
+
+function nackOptionsProblem(options: NackOptions): FlotillaError | null {
+  const { delayMs, deadLetter } = options;
+  if (delayMs !== undefined && !isIntIn(delayMs, 0, DEFAULT_LIMITS.maxDelayMs)) {
+    return invalidArgument('delayMs', `${delayMs} is not an integer in 0..${DEFAULT_LIMITS.maxDelayMs}`);
+  }
+  if (deadLetter !== undefined && typeof deadLetter !== 'boolean') {
+    return invalidArgument('deadLetter', `expected a boolean, got ${typeof deadLetter}`);
+  }
+  if (deadLetter === true && delayMs !== undefined) {
+    return invalidArgument('deadLetter', 'a rejected message is dead-lettered at once: no delayMs with it');
+  }
+  return null;
+}
 
 function isIntIn(value: number, min: number, max: number): boolean {
   return Number.isInteger(value) && value >= min && value <= max;
@@ -142,15 +166,16 @@ export class Message<T = unknown> extends MessageView<T> {
   /**
    * Gives the message back: it is delivered again after `delayMs`, or by the queue's retry
    * policy when no delay is given (dead-lettered once it reaches the queue's maxDeliveries).
+   *
+   * With `deadLetter: true` the consumer rejects the message (e.g. it cannot be parsed): it goes
+   * to the queue's dead-letter queue at once, with reason `rejected`, however few times it was
+   * delivered; a queue without a dead-letter queue drops it. No `delayMs` with it.
    */
-  nack(options: { delayMs?: number } = {}): Promise<void> {
-    const { delayMs } = options;
-    if (delayMs !== undefined && !isIntIn(delayMs, 0, DEFAULT_LIMITS.maxDelayMs)) {
-      return Promise.reject(
-        invalidArgument('delayMs', `${delayMs} is not an integer in 0..${DEFAULT_LIMITS.maxDelayMs}`),
-      );
-    }
-    return this.settle('nacked', () => this.settler.nack(this, delayMs));
+  nack(options: NackOptions = {}): Promise<void> {
+    const problem = nackOptionsProblem(options);
+    if (problem !== null) return Promise.reject(problem);
+    if (options.deadLetter === true) return this.settle('nacked', () => this.settler.reject(this));
+    return this.settle('nacked', () => this.settler.nack(this, options.delayMs));
   }
 
   /** Extends the lease: it now ends `ms` from now (by the leader's clock). */

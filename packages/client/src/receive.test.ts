@@ -138,6 +138,48 @@ describe('settlement', () => {
   });
 });
 
+describe('rejection (nack with deadLetter)', () => {
+  it('dead-letters a message at once with reason rejected, in its own frame', async () => {
+    const cluster = await startCluster();
+    const client = await connectTo(cluster);
+    await client.createQueue('q.dlq');
+    await client.createQueue('q', { maxDeliveries: 5, deadLetterQueue: 'q.dlq' });
+    await client.publish('q', 'malformed');
+    await client.publish('q', 'retry me');
+    const [bad, other] = await client.receive('q', { max: 2 });
+    await Promise.all([bad!.nack({ deadLetter: true }), other!.nack({ delayMs: 0 })]);
+    const nacks = cluster.requestsOf('nack').map((r) => r.request.params);
+    expect(nacks).toHaveLength(2);
+    expect(nacks.find((p) => p.deadLetter === true)?.items.map((i) => i.seq)).toEqual([1]);
+    expect(nacks.find((p) => p.deadLetter !== true)).toMatchObject({ delayMs: 0 });
+    const [dead] = await client.receive('q.dlq');
+    expect(dead).toMatchObject({
+      body: 'malformed',
+      deadLetter: { queue: 'q', seq: 1, deliveryCount: 1, reason: 'rejected' },
+    });
+    expect((await client.receive('q'))[0]!.body).toBe('retry me');
+  });
+
+  it('refuses a delay with it, or a flag that is not a boolean, before sending', async () => {
+    const cluster = await startCluster();
+    const client = await connectTo(cluster);
+    await client.createQueue('q');
+    await client.publish('q', 'x');
+    const [m] = await client.receive('q');
+    await expect(m!.nack({ deadLetter: true, delayMs: 5 })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      field: 'deadLetter',
+    });
+    await expect(m!.nack({ deadLetter: 'yes' as unknown as boolean })).rejects.toMatchObject({
+      field: 'deadLetter',
+    });
+    expect(m!.settled).toBe(false);
+    expect(cluster.requestsOf('nack')).toHaveLength(0);
+    await m!.nack({ deadLetter: false });
+    expect(cluster.requestsOf('nack')[0]!.request.params.deadLetter).toBeUndefined();
+  });
+});
+
 describe('peek, redrive and admin', () => {
   it('peeks without leasing', async () => {
     const cluster = await startCluster();

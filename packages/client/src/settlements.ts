@@ -1,6 +1,7 @@
 /**
  * Coalesces acks, nacks and extends: everything settled in one event-loop turn goes out as one
- * frame per op (per nack delay, per extend length), split only at the server's maxAckBatch. Each
+ * frame per op (per nack delay, per extend length; rejections, nacks with `deadLetter`, apart),
+ * split only at the server's maxAckBatch. Each
  * caller's promise settles from its own item's outcome: the server lists only failed items, by
  * index. Settlements are idempotent per deliveryId, so a frame whose outcome is unknown (lost
  * connection, timeout) is safely sent again.
@@ -10,11 +11,14 @@ import { type AckItem, FlotillaError } from '@flotilla/shared';
 import type { Message, Settler } from './message.js';
 import { afterTurn, deferred } from './util.js';
 
+/** How a group of deliveries is settled: `reject` is a nack with `deadLetter`. */
+export type SettleOp = 'ack' | 'nack' | 'reject' | 'extend';
+
 /** What settlements need from the client: sending a request with retries. */
 export interface SettlementTransport {
   /** Sends an ack/nack/extend frame (retried while the outcome is unknown) and returns failed items. */
   settle(
-    op: 'ack' | 'nack' | 'extend',
+    op: SettleOp,
     items: AckItem[],
     arg: number | undefined,
   ): Promise<Array<{ index: number; code: FlotillaError['code'] }>>;
@@ -29,7 +33,7 @@ interface PendingItem {
 }
 
 interface Group {
-  op: 'ack' | 'nack' | 'extend';
+  op: SettleOp;
   arg: number | undefined;
   items: PendingItem[];
 }
@@ -49,6 +53,10 @@ export class Settlements implements Settler {
 
   nack(message: Message, delayMs: number | undefined): Promise<void> {
     return this.add('nack', delayMs, message);
+  }
+
+  reject(message: Message): Promise<void> {
+    return this.add('reject', undefined, message);
   }
 
   extend(message: Message, ms: number): Promise<void> {

@@ -125,11 +125,20 @@ function writeRequest(w: MsgpackWriter, id: number, op: OpName, params: AnyParam
       for (const message of messages) writeMessage(w, message);
       return;
     }
+    case 'nack': {
+      const { items, delayMs, deadLetter } = params as RequestParams['nack'];
+      // `items, delayMs?, deadLetter?`: the flag only when set, so plain nacks keep their form.
+      const argCount = deadLetter === true ? 3 : isPresent(delayMs) ? 2 : 1;
+      writeFrameStart(w, id, op, argCount);
+      writeItems(w, items);
+      if (argCount > 1) optionalUint(w, delayMs);
+      if (argCount > 2) w.bool(true);
+      return;
+    }
     case 'ack':
-    case 'nack':
     case 'extend': {
       const { items } = params as RequestParams['ack'];
-      const last = op === 'nack' ? p.delayMs : op === 'extend' ? p.ms : undefined;
+      const last = op === 'extend' ? p.ms : undefined;
       writeFrameStart(w, id, op, isPresent(last) ? 2 : 1);
       writeItems(w, items);
       if (isPresent(last)) w.uint(last as number);
@@ -348,14 +357,7 @@ const ARG_READERS: Record<OpName, [minArgs: number, maxArgs: number, read: ArgRe
   unsubscribe: [1, 1, (r) => ({ subId: r.int('subId', 1, MAX_ID) })],
   receive: [3, 4, readReceive],
   ack: [1, 1, (r, _n, limits) => ({ items: readItems(r, limits) })],
-  nack: [
-    1,
-    2,
-    (r, n, limits) => ({
-      items: readItems(r, limits),
-      delayMs: hasArg(r, 1, n) ? r.int('delayMs', 0, limits.maxDelayMs) : undefined,
-    }),
-  ],
+  nack: [1, 3, readNack],
   extend: [
     2,
     2,
@@ -398,6 +400,16 @@ function readUpdateQueue(r: MsgpackReader, _n: number, limits: ProtocolLimits): 
     throw invalidArgument('options.deadLetterQueue', 'a queue cannot be its own dead-letter queue');
   }
   return { name, options };
+}
+
+function readNack(r: MsgpackReader, argCount: number, limits: ProtocolLimits): RequestParams['nack'] {
+  const items = readItems(r, limits);
+  const delayMs = hasArg(r, 1, argCount) ? r.int('delayMs', 0, limits.maxDelayMs) : undefined;
+  const deadLetter = hasArg(r, 2, argCount) ? r.bool('deadLetter') : undefined;
+  if (deadLetter === true && delayMs !== undefined) {
+    throw invalidArgument('deadLetter', 'a rejected message is dead-lettered at once: no delayMs with it');
+  }
+  return deadLetter === true ? { items, delayMs, deadLetter } : { items, delayMs };
 }
 
 function readReceive(r: MsgpackReader, argCount: number, limits: ProtocolLimits): RequestParams['receive'] {

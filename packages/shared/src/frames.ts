@@ -100,10 +100,10 @@ export interface PublishMessage {
 
 /**
  * Why a message was moved to a dead-letter queue: it failed `maxDeliveries` times, its TTL ended,
- * or it was evicted by `drop-oldest`. Newer servers may add reasons: treat one you do not know as
- * a plain string.
+ * it was evicted by `drop-oldest`, or a consumer rejected it (`nack` with `deadLetter`). Newer
+ * servers may add reasons: treat one you do not know as a plain string.
  */
-export type DeadLetterReason = 'max-deliveries' | 'expired' | 'overflow';
+export type DeadLetterReason = 'max-deliveries' | 'expired' | 'overflow' | 'rejected';
 
 /** Where a dead-lettered message came from, carried by the copy stored in the dead-letter queue. */
 export interface DeadLetterInfo {
@@ -244,7 +244,8 @@ export interface RequestParams {
   unsubscribe: { subId: number };
   receive: { queue: string; max: number; waitMs: number; visibilityTimeoutMs?: number | null };
   ack: { items: AckItem[] };
-  nack: { items: AckItem[]; delayMs?: number | null };
+  /** `deadLetter`: reject the messages: each goes to its queue's dead-letter queue at once (no `delayMs` with it). */
+  nack: { items: AckItem[]; delayMs?: number | null; deadLetter?: boolean | null };
   extend: { items: AckItem[]; ms: number };
   peek: { queue: string; max: number; fromSeq?: number | null };
   redrive: { dlq: string; target?: string | null; max?: number | null };

@@ -306,6 +306,16 @@ describe('ack, nack, extend', () => {
     expectRejected(request('extend', triple, 0), 'INVALID_ARGUMENT', 'ms');
     expectRejected(request('extend', triple), 'INVALID_ARGUMENT', 'arguments');
   });
+
+  it('a nack may reject (deadLetter), but not with a delay', () => {
+    const rejected = decodeRequest(request('nack', triple, null, true));
+    expect(rejected).toMatchObject({ ok: true, value: { params: { deadLetter: true } } });
+    const plain = decodeRequest(request('nack', triple, null, false));
+    expect(plain.ok && 'deadLetter' in plain.value.params).toBe(false);
+    expectRejected(request('nack', triple, 5, true), 'INVALID_ARGUMENT', 'deadLetter');
+    expectRejected(request('nack', triple, null, 'yes'), 'INVALID_ARGUMENT', 'deadLetter');
+    expectRejected(request('nack', triple, null, true, 1), 'INVALID_ARGUMENT', 'arguments');
+  });
 });
 
 describe('subscriptions, receive, peek, redrive', () => {

@@ -113,7 +113,10 @@ export const paramsByOp: { [K in OpName]: fc.Arbitrary<RequestParams[K]> } = {
     visibilityTimeoutMs: optional(fc.integer({ min: 1, max: L.maxVisibilityTimeoutMs })),
   }),
   ack: fc.record({ items: ackItems }),
-  nack: fc.record({ items: ackItems, delayMs: optional(fc.integer({ min: 0, max: L.maxDelayMs })) }),
+  nack: fc.oneof(
+    fc.record({ items: ackItems, delayMs: optional(fc.integer({ min: 0, max: L.maxDelayMs })) }),
+    fc.record({ items: ackItems, deadLetter: fc.constant(true) }),
+  ),
   extend: fc.record({ items: ackItems, ms: fc.integer({ min: 1, max: L.maxVisibilityTimeoutMs }) }),
   peek: fc.record({
     queue: queueName,
@@ -138,7 +141,7 @@ const deadLetterInfo = fc.record({
   queue: queueName,
   seq: fc.integer({ min: 1, max: MAX_SEQ }),
   deliveryCount: fc.integer({ min: 0, max: 1000 }),
-  reason: fc.constantFrom('max-deliveries', 'expired', 'overflow'),
+  reason: fc.constantFrom('max-deliveries', 'expired', 'overflow', 'rejected'),
   timeMs: ms,
 });
 export const deliveredMessage = (queue: string): fc.Arbitrary<DeliveredMessage> =>

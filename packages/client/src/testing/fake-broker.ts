@@ -308,8 +308,11 @@ export class FakeBroker {
     });
   }
 
-  nack(items: AckItem[], delayMs: number | undefined): ItemOutcomes {
-    return this.settleEach(items, (queue, message) => this.requeue(queue, message, delayMs));
+  /** With `deadLetter` (a rejection) each message goes to the queue's DLQ at once, reason `rejected`. */
+  nack(items: AckItem[], delayMs: number | undefined, deadLetter = false): ItemOutcomes {
+    return this.settleEach(items, (queue, message) =>
+      deadLetter ? this.deadLetter(queue, message, 'rejected') : this.requeue(queue, message, delayMs),
+    );
   }
 
   extend(items: AckItem[], ms: number): ItemOutcomes {

@@ -371,7 +371,11 @@ export class FakeCluster {
       case 'ack':
         return broker.ack(request.params.items);
       case 'nack':
-        return broker.nack(request.params.items, request.params.delayMs ?? undefined);
+        return broker.nack(
+          request.params.items,
+          request.params.delayMs ?? undefined,
+          request.params.deadLetter === true,
+        );
       case 'extend':
         return broker.extend(request.params.items, request.params.ms);
       case 'peek':

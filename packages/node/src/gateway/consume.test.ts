@@ -238,6 +238,35 @@ describe('settlements', () => {
   });
 });
 
+describe('rejection (nack with deadLetter)', () => {
+  it('moves a message to the DLQ at once with reason rejected, frees the slot, and refuses a delay with it', async () => {
+    const { client } = await setup();
+    await client.ok('createQueue', { name: 'dlq', options: {} });
+    await client.ok('createQueue', { name: 'jobs', options: { maxDeliveries: 5, deadLetterQueue: 'dlq' } });
+    await publishTexts(client, 'jobs', 'malformed', 'next');
+    const subId = await client.ok('subscribe', { queue: 'jobs', prefetch: 1 });
+    await waitFor(() => client.delivered(subId).length === 1, 'first delivery');
+    const [bad] = client.delivered(subId);
+    const refused = await client.error('nack', { items: [ref(bad!)], delayMs: 10, deadLetter: true });
+    expect(refused.error).toMatchObject({ code: 'INVALID_ARGUMENT', field: 'deadLetter' });
+    expect(await client.ok('nack', { items: [ref(bad!)], deadLetter: true })).toEqual({ failed: [] });
+    await waitFor(() => client.delivered(subId).length === 2, 'the freed slot to bring the next message');
+    expect(text(client.delivered(subId)[1]!.body)).toBe('next');
+    const [dead] = await client.ok('peek', { queue: 'dlq', max: 1 });
+    expect(text(dead!.body)).toBe('malformed');
+    expect(dead!.deadLetter).toMatchObject({ queue: 'jobs', seq: 1, deliveryCount: 1, reason: 'rejected' });
+    expect((await client.ok('queueStats', { name: 'jobs' })).deadLetteredCount).toBe(1);
+  });
+
+  it('drops and counts a rejected message when its queue has no DLQ', async () => {
+    const { broker, client } = await setup();
+    await publishTexts(client, 'q', 'malformed');
+    const [m] = await client.ok('receive', { queue: 'q', max: 1, waitMs: 0 });
+    expect(await client.ok('nack', { items: [ref(m!)], deadLetter: true })).toEqual({ failed: [] });
+    expect(broker.runtime.state.stats('q')).toMatchObject({ ready: 0, counters: { dropped: 1 } });
+  });
+});
+
 describe('session close', () => {
   it('releases the leases of a closed connection at once, counting them as failed deliveries', async () => {
     const { broker, client } = await setup();

@@ -215,13 +215,24 @@ function settle(s: Session, request: RequestOf<'ack'> | RequestOf<'nack'> | Requ
     s.reply(request.id, request.op, itemOutcomes([], null, forbidden));
     return;
   }
-  const command: Command =
-    request.op === 'ack'
-      ? { op: 'ack', items: allowedItems }
-      : request.op === 'nack'
-        ? { op: 'nack', items: allowedItems, delayMs: request.params.delayMs ?? null }
-        : { op: 'extend', items: allowedItems, ms: request.params.ms };
-  propose(s, pending, command);
+  propose(s, pending, settleCommand(request, allowedItems));
+}
+
+function settleCommand(
+  request: RequestOf<'ack'> | RequestOf<'nack'> | RequestOf<'extend'>,
+  items: AckItem[],
+): Command {
+  switch (request.op) {
+    case 'ack':
+      return { op: 'ack', items };
+    case 'nack':
+      // A rejection (deadLetter) moves each message to its queue's dead-letter queue at once.
+      return request.params.deadLetter === true
+        ? { op: 'nack', items, deadLetter: true }
+        : { op: 'nack', items, delayMs: request.params.delayMs ?? null };
+    case 'extend':
+      return { op: 'extend', items, ms: request.params.ms };
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

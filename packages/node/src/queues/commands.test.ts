@@ -44,6 +44,7 @@ const samples: Command[] = [
   { op: 'ack', items: [ref, { queue: 'other', seq: 1, deliveryId: 2 }] },
   { op: 'nack', items: [ref] },
   { op: 'nack', items: [ref], delayMs: 0 },
+  { op: 'nack', items: [ref, { queue: 'other', seq: 1, deliveryId: 2 }], deadLetter: true },
   { op: 'extend', items: [ref], ms: 1000 },
   { op: 'release', consumerIds: ['n1/1', 'n1/2'] },
   { op: 'release', consumerIds: ['n1/3'], failed: true },

@@ -21,7 +21,15 @@
  * had from the start, so an entry encodes to the same bytes as it always did.
  */
 import { FlotillaError, MsgpackReader, MsgpackWriter, type QueueOptions } from '@flotilla/shared';
-import { isShapeProblem, MAX_SKIP_DEPTH, shape, Tuple, writeOptNumber, writeOptStr } from './tuple.js';
+import {
+  isShapeProblem,
+  MAX_SKIP_DEPTH,
+  readFlag,
+  shape,
+  Tuple,
+  writeOptNumber,
+  writeOptStr,
+} from './tuple.js';
 import type { Command, DeliveryRef, Headers, PublishMessage, QueueOptionsPatch } from './types.js';
 
 export const Opcode = {
@@ -130,10 +138,16 @@ function writeDeliveryCommand(w: MsgpackWriter, c: Command): void {
       writeRefs(w, c.items);
       return;
     case 'nack':
-      w.arrayHeader(c.delayMs == null ? 2 : 3);
+      // `[8, refs, delayMs?, true?]`: the rejection flag only when set, so plain nacks keep their bytes.
+      w.arrayHeader(c.deadLetter === true ? 4 : c.delayMs == null ? 2 : 3);
       w.number(Opcode.nack);
       writeRefs(w, c.items);
-      if (c.delayMs != null) w.number(c.delayMs);
+      if (c.deadLetter === true) {
+        writeOptNumber(w, c.delayMs);
+        w.bool(true);
+      } else if (c.delayMs != null) {
+        w.number(c.delayMs);
+      }
       return;
     case 'extend':
       w.arrayHeader(3);
@@ -383,7 +397,7 @@ function readSettleFields(t: Tuple, opcode: number): Command {
     case Opcode.ack:
       return { op: 'ack', items: readRefs(t.list('items')) };
     case Opcode.nack:
-      return { op: 'nack', items: readRefs(t.list('items')), delayMs: t.optNum('delayMs') };
+      return readNack(t);
     case Opcode.extend:
       return { op: 'extend', items: readRefs(t.list('items')), ms: t.num('ms') };
     case Opcode.release:
@@ -397,14 +411,21 @@ function readSettleFields(t: Tuple, opcode: number): Command {
   }
 }
 
+function readNack(t: Tuple): Command {
+  const items = readRefs(t.list('items'));
+  const delayMs = t.optNum('delayMs');
+  return readFlag(t, 'deadLetter')
+    ? { op: 'nack', items, delayMs, deadLetter: true }
+    : { op: 'nack', items, delayMs };
+}
+
 function readRelease(t: Tuple): Command {
   const list = t.list('consumerIds');
   const consumerIds: string[] = [];
   while (list.left > 0) consumerIds.push(list.str('consumerId'));
-  if (!t.present()) return { op: 'release', consumerIds };
-  const byte = t.r.peek();
-  if (byte !== 0xc2 && byte !== 0xc3) shape('failed must be a boolean');
-  return t.r.bool('failed') ? { op: 'release', consumerIds, failed: true } : { op: 'release', consumerIds };
+  return readFlag(t, 'failed')
+    ? { op: 'release', consumerIds, failed: true }
+    : { op: 'release', consumerIds };
 }
 
 function readMessages(list: Tuple): PublishMessage[] {

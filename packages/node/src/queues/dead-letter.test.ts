@@ -1,10 +1,13 @@
 /**
  * Proves dead-lettering across queues and redrive: the DLQ's own limits apply to arrivals, a
  * deleted DLQ drops and counts, evictions caused by arrivals do not cascade (even in a DLQ
- * cycle), and redrive moves messages back to their origin or a target, skipping what cannot move.
+ * cycle), a consumer's rejection (nack with deadLetter) moves a message at once with reason
+ * `rejected` (dropped and counted without a DLQ), and redrive moves messages back to their origin
+ * or a target, skipping what cannot move.
  */
 import { describe, expect, it } from 'vitest';
-import { bytes, Driver, text } from './test-support.js';
+import { QueueStateMachine } from './state-machine.js';
+import { bytes, Driver, refOf, text } from './test-support.js';
 
 function poison(d: Driver, queue: string, count: number): void {
   d.publish(queue, ...Array.from({ length: count }, (_, i) => `${queue}-${i}`));
@@ -63,6 +66,64 @@ describe('dead-letter queue', () => {
     expect(d.sm.peek('dlq', 1, 10)?.[0]).toMatchObject({ priority: 0, expiresAtMs: d.nowMs + 1_000 });
     d.advance(1_000);
     expect(d.stats('dlq').counters.expired).toBe(1);
+  });
+});
+
+describe('rejection (nack with deadLetter)', () => {
+  it('moves a message to the DLQ at once, with reason rejected, whatever maxDeliveries says', () => {
+    const d = new Driver();
+    d.create('dlq');
+    d.create('q', { maxDeliveries: 10, deadLetterQueue: 'dlq' });
+    d.publish('q', 'fine', 'malformed');
+    d.nack('q', d.deliver('q', 2).slice(1));
+    const [again] = d.deliver('q', 2);
+    expect(again!.deliveryCount).toBe(2);
+    const reply = d.ok({ op: 'nack', items: [refOf('q', again!)], deadLetter: true });
+    expect(reply.results).toEqual([{ ok: true }]);
+    expect(d.stats('q')).toMatchObject({ inFlight: 1, counters: { nacked: 2, deadLettered: 1 } });
+    const [moved] = d.deliver('dlq');
+    expect(text(moved!.body)).toBe('malformed');
+    expect(moved).toMatchObject({
+      deliveryCount: 1,
+      deadLetter: { queue: 'q', seq: 2, deliveryCount: 2, reason: 'rejected', timeMs: d.nowMs },
+    });
+  });
+
+  it('drops and counts the message when the queue has no DLQ', () => {
+    const d = new Driver();
+    d.create('q', { maxDeliveries: 10 });
+    d.publish('q', 'malformed');
+    const [m] = d.deliver('q');
+    d.ok({ op: 'nack', items: [refOf('q', m!)], deadLetter: true });
+    expect(d.stats('q')).toMatchObject({ ready: 0, inFlight: 0, counters: { dropped: 1, deadLettered: 0 } });
+  });
+
+  it('refuses a delay with it and changes nothing; a stale delivery is a no-op', () => {
+    const d = new Driver();
+    d.create('dlq');
+    d.create('q', { deadLetterQueue: 'dlq', visibilityTimeoutMs: 100 });
+    d.publish('q', 'x');
+    const [m] = d.deliver('q');
+    const before = d.sm.digest();
+    expect(d.run({ op: 'nack', items: [refOf('q', m!)], delayMs: 5, deadLetter: true })).toMatchObject({
+      ok: false,
+      code: 'INVALID_ARGUMENT',
+    });
+    expect(d.sm.digest()).toBe(before);
+    d.advance(100);
+    expect(d.ok({ op: 'nack', items: [refOf('q', m!)], deadLetter: true }).results).toEqual([{ ok: true }]);
+    expect(d.stats('q')).toMatchObject({ ready: 1, counters: { deadLettered: 0 } });
+  });
+
+  it('keeps the reason across a snapshot', () => {
+    const d = new Driver();
+    d.create('dlq');
+    d.create('q', { deadLetterQueue: 'dlq' });
+    d.publish('q', 'x');
+    d.ok({ op: 'nack', items: [refOf('q', d.deliver('q')[0]!)], deadLetter: true });
+    const restored = QueueStateMachine.restore(d.sm.snapshot());
+    expect(restored.peek('dlq', 0, 1)?.[0]?.deadLetter).toMatchObject({ reason: 'rejected' });
+    expect(restored.digest()).toBe(d.sm.digest());
   });
 });
 

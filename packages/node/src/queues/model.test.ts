@@ -35,7 +35,7 @@ type Gen =
       }[];
     }
   | { kind: 'deliver'; queue: (typeof QUEUES)[number]; consumer: string; max: number; leaseMs: number | null }
-  | { kind: 'ack' | 'nack' | 'extend'; picks: number[]; ms: number | null }
+  | { kind: 'ack' | 'nack' | 'extend'; picks: number[]; ms: number | null; reject: boolean }
   | { kind: 'release'; consumers: string[]; failed: boolean }
   | { kind: 'releaseAllExcept'; prefix: string }
   | { kind: 'purge' }
@@ -76,6 +76,7 @@ const genArb: fc.Arbitrary<Gen> = fc.oneof(
       kind: fc.constantFrom('ack' as const, 'nack' as const, 'extend' as const),
       picks: fc.array(fc.nat(), { minLength: 1, maxLength: 3 }),
       ms: fc.option(fc.constantFrom(0, 150, 400)),
+      reject: fc.boolean(),
     }),
   },
   {
@@ -173,7 +174,9 @@ function toCommand(
     case 'ack':
       return { op: 'ack', items: refs(gen.picks) };
     case 'nack':
-      return { op: 'nack', items: refs(gen.picks), delayMs: gen.ms };
+      return gen.reject
+        ? { op: 'nack', items: refs(gen.picks), deadLetter: true }
+        : { op: 'nack', items: refs(gen.picks), delayMs: gen.ms };
     case 'extend':
       return { op: 'extend', items: refs(gen.picks), ms: gen.ms || 100 };
     case 'release':
@@ -199,7 +202,7 @@ function modelReply(model: ReferenceModel, c: Command): unknown {
     case 'ack':
       return { ok: true, op: c.op, results: model.ack(c.items) };
     case 'nack':
-      return { ok: true, op: c.op, results: model.nack(c.items, c.delayMs ?? null) };
+      return { ok: true, op: c.op, results: model.nack(c.items, c.delayMs ?? null, c.deadLetter === true) };
     case 'extend':
       return { ok: true, op: c.op, results: model.extend(c.items, c.ms) };
     case 'release':

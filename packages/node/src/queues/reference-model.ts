@@ -367,7 +367,7 @@ export class ReferenceModel {
     });
   }
 
-  nack(items: DeliveryRef[], delayMs: number | null): Outcome[] {
+  nack(items: DeliveryRef[], delayMs: number | null, deadLetter = false): Outcome[] {
     return items.map((ref) => {
       const found = this.match(ref);
       if (found === 'gone') return { ok: true };
@@ -376,7 +376,8 @@ export class ReferenceModel {
       found.m.state = 'detached';
       found.m.consumerId = null;
       found.q.counters.nacked++;
-      this.afterFailure(found.q, found.m, 'nack', delayMs);
+      if (deadLetter) this.deadLetter(found.q, found.m, 'rejected');
+      else this.afterFailure(found.q, found.m, 'nack', delayMs);
       return { ok: true };
     });
   }

@@ -44,7 +44,7 @@ const Kind = { header: 0, queue: 1, message: 2, key: 3, end: 4 } as const;
 /** Mutable numbers copied per message: state, dueMs, deliveryCount, failures, deliveryId. */
 const NUMS_PER_MESSAGE = 5;
 const COUNTER_NAMES = Object.keys(newCounters()) as (keyof QueueCounters)[];
-const REASONS: readonly DeadLetterReason[] = ['max-deliveries', 'expired', 'overflow'];
+const REASONS: readonly DeadLetterReason[] = ['max-deliveries', 'expired', 'overflow', 'rejected'];
 
 export class SnapshotFormatError extends Error {
   constructor(message: string) {

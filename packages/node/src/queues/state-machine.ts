@@ -246,7 +246,7 @@ export class QueueStateMachine {
       case 'ack':
         return this.ack(command.items);
       case 'nack':
-        return this.nack(command.items, command.delayMs ?? null);
+        return this.nack(command.items, command.delayMs ?? null, command.deadLetter === true);
       case 'extend':
         return this.extend(command.items, command.ms);
       case 'release':
@@ -684,10 +684,15 @@ export class QueueStateMachine {
     return { ok: true, op: 'ack', results };
   }
 
-  private nack(items: DeliveryRef[], delayMs: number | null): Reply {
+  /**
+   * Gives deliveries back for a retry, or with `deadLetter` (the consumer rejects the message)
+   * moves each to the queue's DLQ at once, whatever its failure count.
+   */
+  private nack(items: DeliveryRef[], delayMs: number | null, deadLetter: boolean): Reply {
     if (!Array.isArray(items)) return fail('INVALID_ARGUMENT', 'items must be a list');
     const delayProblem = optionalDurationProblem(delayMs, 'delayMs');
     if (delayProblem !== null) return fail('INVALID_ARGUMENT', delayProblem);
+    if (deadLetter && delayMs !== null) return fail('INVALID_ARGUMENT', 'delayMs cannot go with deadLetter');
     const results = items.map((item): ItemOutcome => {
       const found = this.match(item);
       if (found.kind === 'gone') return { ok: true };
@@ -696,7 +701,8 @@ export class QueueStateMachine {
       if (found.rec.state !== MessageState.InFlight) return { ok: true };
       found.queue.detach(found.rec);
       found.queue.counters.nacked++;
-      this.afterFailure(found.queue, found.rec, 'nack', delayMs);
+      if (deadLetter) this.deadLetter(found.queue, found.rec, 'rejected');
+      else this.afterFailure(found.queue, found.rec, 'nack', delayMs);
       return { ok: true };
     });
     return { ok: true, op: 'nack', results };

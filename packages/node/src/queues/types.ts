@@ -66,7 +66,12 @@ export type Command =
   | { op: 'publish'; queue: string; messages: PublishMessage[] }
   | { op: 'deliver'; queue: string; consumerId: string; max: number; leaseMs?: number | null }
   | { op: 'ack'; items: DeliveryRef[] }
-  | { op: 'nack'; items: DeliveryRef[]; delayMs?: number | null }
+  /**
+   * Gives deliveries back: retried after `delayMs` or the queue's backoff, dead-lettered at
+   * maxDeliveries. With `deadLetter` the consumer rejects them: each goes to the queue's DLQ at once
+   * (reason `rejected`), or is dropped and counted without one; `delayMs` must then be absent.
+   */
+  | { op: 'nack'; items: DeliveryRef[]; delayMs?: number | null; deadLetter?: boolean | null }
   | { op: 'extend'; items: DeliveryRef[]; ms: number }
   /**
    * Ends every lease of these consumers; the messages are ready again at once. `failed`: the
@@ -98,7 +103,8 @@ export interface DeadLetterInfo {
   timeMs: number;
 }
 
-export type DeadLetterReason = 'max-deliveries' | 'expired' | 'overflow';
+/** `rejected`: a consumer nacked it with `deadLetter`. */
+export type DeadLetterReason = 'max-deliveries' | 'expired' | 'overflow' | 'rejected';
 
 export interface DeliveredMessage {
   seq: number;
@@ -186,11 +192,14 @@ export interface QueueCounters {
   nacked: number;
   /** Lease deadlines that passed. */
   leasesExpired: number;
-  /** Exits into a dead-letter queue (for max deliveries, expiry or overflow). */
+  /** Exits into a dead-letter queue (for max deliveries, expiry, overflow or a consumer's rejection). */
   deadLettered: number;
   /** Exits by TTL with no dead-letter queue set. */
   expired: number;
-  /** Exits with nowhere to go: overflow or max deliveries without a DLQ, a deleted DLQ, a full DLQ. */
+  /**
+   * Exits with nowhere to go: overflow, max deliveries or a rejection without a DLQ, a deleted
+   * DLQ, a full DLQ.
+   */
   dropped: number;
   /** Exits by purgeQueue. */
   purged: number;
