@@ -35,6 +35,7 @@ import { type ConnectOptions, type ResolvedOptions, resolveOptions } from './opt
 import {
   type BatchEntry,
   buildMessage,
+  type PublishCallOptions,
   Publisher,
   type PublishOptions,
   type PublishReceipt,
@@ -99,6 +100,8 @@ const DEFAULT_BATCH_MESSAGES = 100;
 const DEFAULT_BATCH_WAIT_MS = 1_000;
 const DEFAULT_RECEIVE_MAX = 10;
 const DEFAULT_PEEK_MAX = 100;
+/** Longest delay a timer can hold (2^31 - 1 ms, about 24.8 days). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 function checkQueueName(name: unknown, field: string): string {
   if (!isValidQueueName(name)) {
@@ -108,6 +111,20 @@ function checkQueueName(name: unknown, field: string): string {
     );
   }
   return name;
+}
+
+/** The deadline and signal of a publish call: a timer length setTimeout can keep, an AbortSignal. */
+function checkCallOptions(options: PublishCallOptions): void {
+  const { timeoutMs, signal } = options;
+  if (timeoutMs !== undefined) checkRange(timeoutMs, 'timeoutMs', 1, MAX_TIMER_MS);
+  if (signal === undefined) return;
+  const looksLikeSignal =
+    typeof signal === 'object' &&
+    signal !== null &&
+    typeof signal.aborted === 'boolean' &&
+    typeof signal.addEventListener === 'function' &&
+    typeof signal.removeEventListener === 'function';
+  if (!looksLikeSignal) throw invalidArgument('signal', 'expected an AbortSignal');
 }
 
 function checkHandler(handler: unknown): void {
@@ -148,7 +165,8 @@ export class FlotillaClient {
     });
     this.publisher = new Publisher(
       {
-        publish: (queue, messages) => this.link.call('publish', { queue, messages }, { idempotent: true }),
+        publish: (queue, messages, signal) =>
+          this.link.call('publish', () => ({ queue, messages: messages() }), { idempotent: true, signal }),
         limits: () => this.link.limits,
       },
       options,
@@ -275,22 +293,38 @@ export class FlotillaClient {
    * by the leader). `body` is a `Uint8Array` (sent as is), a string (UTF-8) or any
    * msgpack-encodable value. Publishes of one event-loop turn share frames. Waits, without
    * rejecting, while `maxUnconfirmedMessages`/`maxUnconfirmedBytes` are in flight.
+   *
+   * `timeoutMs` and `signal` bound this call: when one fires first it rejects with TIMEOUT or
+   * CANCELLED, stops retrying the message and frees its place. The outcome is then unknown (it may
+   * be stored): publish again with `details.idempotencyKey` to have it stored once.
    */
-  async publish(queue: string, body: unknown, options: PublishOptions = {}): Promise<PublishReceipt> {
+  async publish(
+    queue: string,
+    body: unknown,
+    options: PublishOptions & PublishCallOptions = {},
+  ): Promise<PublishReceipt> {
     this.checkOpen();
     checkQueueName(queue, 'queue');
-    const { message, bytes } = buildMessage(body, options, this.keys, this.link.limits);
-    return this.publisher.publish(queue, message, bytes);
+    checkCallOptions(options);
+    const built = buildMessage(body, options, this.keys, this.link.limits);
+    return this.publisher.publish(queue, [built], options)[0]!;
   }
 
   /**
    * Publishes several messages; resolves with their receipts in order. Every entry is checked
    * before anything is sent. Not atomic: on failure the error (the first one's code) lists in
-   * `details.failed` the indexes that failed and in `details.receipts` what was stored.
+   * `details.failed` the indexes that failed and in `details.receipts` what was stored; when some
+   * outcomes are unknown (TIMEOUT, CANCELLED...) `details.idempotencyKeys` gives every entry's key
+   * for a safe retry. `timeoutMs` and `signal` bound the whole batch as for `publish`.
    */
-  async publishBatch(queue: string, entries: readonly BatchEntry[]): Promise<PublishReceipt[]> {
+  async publishBatch(
+    queue: string,
+    entries: readonly BatchEntry[],
+    options: PublishCallOptions = {},
+  ): Promise<PublishReceipt[]> {
     this.checkOpen();
     checkQueueName(queue, 'queue');
+    checkCallOptions(options);
     if (!Array.isArray(entries))
       throw invalidArgument('entries', 'expected an array of { body, ...options }');
     const built = entries.map((entry, index) => {
@@ -302,17 +336,20 @@ export class FlotillaClient {
         throw new FlotillaError(failure.code, `${field}: ${failure.message}`, { ...failure.details, field });
       }
     });
-    const outcomes = await Promise.allSettled(
-      built.map(({ message, bytes }) => this.publisher.publish(queue, message, bytes)),
-    );
+    const outcomes = await Promise.allSettled(this.publisher.publish(queue, built, options));
     const receipts = outcomes.map((outcome) => (outcome.status === 'fulfilled' ? outcome.value : null));
-    const failed = outcomes.flatMap((outcome, index) => (outcome.status === 'rejected' ? [index] : []));
+    const failures = outcomes.map((outcome) =>
+      outcome.status === 'rejected' ? toFlotillaError(outcome.reason) : null,
+    );
+    const failed = failures.flatMap((failure, index) => (failure === null ? [] : [index]));
     if (failed.length === 0) return receipts as PublishReceipt[];
-    const first = toFlotillaError((outcomes[failed[0]!] as PromiseRejectedResult).reason);
+    const first = failures[failed[0]!]!;
+    const unknown = failures.some((failure) => failure?.maybeApplied === true);
+    const keys = unknown ? { idempotencyKeys: built.map(({ message }) => message.idempotencyKey) } : {};
     throw new FlotillaError(
       first.code,
       `publishBatch: ${failed.length} of ${entries.length} messages failed; first: ${first.message}`,
-      { ...first.details, failed, receipts },
+      { ...first.details, failed, receipts, ...keys },
       { cause: first },
     );
   }

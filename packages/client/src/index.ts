@@ -39,5 +39,5 @@ export { type Listener, TypedEmitter } from './emitter.js';
 export type { ClientEvents, ClientStatus } from './leader-link.js';
 export { Message, MessageView, type NackOptions } from './message.js';
 export { type ConnectOptions, DEFAULT_OPTIONS, normalizeServerUrl } from './options.js';
-export type { BatchEntry, PublishOptions, PublishReceipt } from './publisher.js';
+export type { BatchEntry, PublishCallOptions, PublishOptions, PublishReceipt } from './publisher.js';
 export type { WebSocketFactory, WebSocketLike } from './transport.js';

@@ -29,7 +29,15 @@ import { Connection } from './connection.js';
 import type { TypedEmitter } from './emitter.js';
 import { normalizeServerUrl, type ResolvedOptions } from './options.js';
 import { defaultWebSocketFactory, type WebSocketFactory } from './transport.js';
-import { backoffDelayMs, Deadline, type Deferred, deferred, sleep, toFlotillaError } from './util.js';
+import {
+  backoffDelayMs,
+  cancelledError,
+  Deadline,
+  type Deferred,
+  deferred,
+  sleep,
+  toFlotillaError,
+} from './util.js';
 
 /** Where the client is in its life. */
 export type ClientStatus = 'connecting' | 'connected' | 'reconnecting' | 'draining' | 'closed';
@@ -61,6 +69,8 @@ export interface CallOptions<K extends OpName> {
   idempotent: boolean;
   /** Deadline across all attempts (default: requestTimeoutMs). */
   timeoutMs?: number;
+  /** Stops the request (no more attempts; the one in flight is forgotten): it rejects with CANCELLED. */
+  signal?: AbortSignal;
   /** Runs synchronously when the result arrives, before later frames are read. */
   onResult?: (result: ResultMap[K]) => void;
 }
@@ -154,20 +164,29 @@ export class LeaderLink {
     }
   }
 
-  /** Sends a request to the leader, retrying while that is safe, within one deadline. */
+  /**
+   * Sends a request to the leader, retrying while that is safe, within one deadline. `params` may
+   * be a function: it is asked again before every attempt (a publish frame leaves out messages
+   * whose callers gave up).
+   */
   async call<K extends OpName>(
     op: K,
-    params: RequestParams[K],
+    params: RequestParams[K] | (() => RequestParams[K]),
     options: CallOptions<K>,
   ): Promise<ResultMap[K]> {
     const deadline = new Deadline(options.timeoutMs ?? this.options.requestTimeoutMs, () => op);
     let sent = false;
+    const { signal } = options;
+    const onAbort = () => deadline.cancel(cancelledError(op, signal!, { sent }));
+    if (signal?.aborted) onAbort();
+    signal?.addEventListener('abort', onAbort, { once: true });
     try {
       for (let attempt = 1; ; attempt++) {
         const connection = await deadline.race(this.awaitConnection(), sent);
         try {
+          const request = typeof params === 'function' ? params() : params;
           sent = true;
-          return await this.attempt(connection, op, params, deadline, options.onResult);
+          return await this.attempt(connection, op, request, deadline, options.onResult);
         } catch (error) {
           const failure = toFlotillaError(error);
           if (deadline.expired || !mayRetry(failure, options.idempotent)) throw failure;
@@ -175,6 +194,7 @@ export class LeaderLink {
         }
       }
     } finally {
+      signal?.removeEventListener('abort', onAbort);
       deadline.clear();
     }
   }

@@ -1,14 +1,15 @@
 /**
  * Proves the publish path against the fake cluster: confirms carry the queue's seqs, publishes of
  * one turn share a frame (capped per frame), confirms resolve in publish order, publish waits at
- * the unconfirmed bound and resumes as confirms arrive, and one bad message never fails the
- * messages it shared a frame with.
+ * the unconfirmed bound and resumes as confirms arrive, one bad message never fails the
+ * messages it shared a frame with, and a call's deadline or AbortSignal fails its messages at once
+ * (TIMEOUT / CANCELLED), frees their place and keeps them out of later attempts.
  */
 
 import { describe, expect, it } from 'vitest';
 import { FlotillaError } from './index.js';
 import { connectTo, startCluster } from './testing/harness.js';
-import { settle, waitFor } from './testing/wait.js';
+import { settle, waitFor, within } from './testing/wait.js';
 
 describe('publish', () => {
   it('resolves with the seq the queue assigned, once confirmed', async () => {
@@ -244,5 +245,130 @@ describe('publishBatch', () => {
     expect(error.code).toBe('INVALID_ARGUMENT');
     expect(error.details.failed).toEqual([1]);
     expect(error.details.receipts).toEqual([{ seq: 1, duplicate: false }, null]);
+  });
+});
+
+describe('deadline and cancellation of a publish call', () => {
+  const holdPublishes = (cluster: Awaited<ReturnType<typeof startCluster>>) => {
+    cluster.interceptor = ({ request }) => (request.op === 'publish' ? { kind: 'hold' } : undefined);
+  };
+  const sentKeys = (cluster: Awaited<ReturnType<typeof startCluster>>) =>
+    cluster.requestsOf('publish').map((r) => r.request.params.messages.map((m) => m.idempotencyKey));
+
+  it('times out a sent publish with TIMEOUT, frees its place, and a retry with its key is stored once', async () => {
+    const cluster = await startCluster();
+    const client = await connectTo(cluster, { maxUnconfirmedMessages: 1 });
+    await client.createQueue('q');
+    holdPublishes(cluster);
+    const slow = settle(client.publish('q', 'slow', { timeoutMs: 50 }));
+    await waitFor(() => cluster.requestsOf('publish').length === 1, 'the first publish to be sent');
+    const next = client.publish('q', 'next');
+    const outcome = await slow;
+    const error = (outcome as { error: FlotillaError }).error;
+    expect(error).toMatchObject({ code: 'TIMEOUT', maybeApplied: true });
+    expect(error.details).toMatchObject({ timeoutMs: 50, sent: true });
+    // Its place in the window of 1 went to the next publish, which was sent while the first is held.
+    await waitFor(
+      () => cluster.requestsOf('publish').length === 2,
+      'the next publish to take the freed place',
+    );
+    cluster.interceptor = null;
+    cluster.releaseHeld();
+    await next;
+    const retry = await client.publish('q', 'slow', {
+      idempotencyKey: error.details.idempotencyKey as string,
+    });
+    expect(retry).toEqual({ seq: 1, duplicate: true });
+    expect(cluster.broker.stats('q').depth).toBe(2);
+  });
+
+  it('times out a publish still waiting for room without ever sending it', async () => {
+    const cluster = await startCluster();
+    const client = await connectTo(cluster, { maxUnconfirmedMessages: 1 });
+    await client.createQueue('q');
+    holdPublishes(cluster);
+    const first = client.publish('q', 'first');
+    await waitFor(() => cluster.requestsOf('publish').length === 1, 'the first publish to be sent');
+    const waiting = await settle(client.publish('q', 'never', { timeoutMs: 30 }));
+    expect((waiting as { error: FlotillaError }).error).toMatchObject({
+      code: 'TIMEOUT',
+      details: { sent: false },
+    });
+    cluster.interceptor = null;
+    cluster.releaseHeld();
+    await first;
+    await client.publish('q', 'third');
+    const bodies = cluster.broker.stored('q').map((m) => new TextDecoder().decode(m.body));
+    expect(bodies).toEqual(['first', 'third']);
+  });
+
+  it('an aborted signal stops retrying its message; the rest of the frame goes on without it', async () => {
+    const cluster = await startCluster();
+    const client = await connectTo(cluster);
+    await client.createQueue('q');
+    cluster.interceptor = ({ request }) =>
+      request.op === 'publish'
+        ? { kind: 'error', error: new FlotillaError('OVERLOADED', 'busy') }
+        : undefined;
+    const controller = new AbortController();
+    const cancelled = settle(client.publish('q', 'cancelled', { signal: controller.signal }));
+    const kept = client.publish('q', 'kept');
+    await waitFor(() => cluster.requestsOf('publish').length >= 1, 'the shared frame to be refused once');
+    expect(sentKeys(cluster)[0]).toHaveLength(2);
+    controller.abort(new Error('user went away'));
+    const error = ((await cancelled) as { error: FlotillaError }).error;
+    expect(error).toMatchObject({ code: 'CANCELLED', maybeApplied: true, details: { sent: true } });
+    expect(error.message).toMatch(/user went away/);
+    // Still refused: wait for a retry without the cancelled message (requests arrive in order, so
+    // no attempt carrying it is still on its way), then let the retries through.
+    await waitFor(() => sentKeys(cluster).at(-1)?.length === 1, 'a retry without the cancelled message');
+    cluster.interceptor = null;
+    expect(await kept).toEqual({ seq: 1, duplicate: false });
+    const frames = sentKeys(cluster);
+    expect(frames.at(-1)).toHaveLength(1);
+    expect(frames.at(-1)![0]).not.toBe(error.details.idempotencyKey);
+    expect(cluster.broker.stored('q').map((m) => new TextDecoder().decode(m.body))).toEqual(['kept']);
+  });
+
+  it('a frame whose every message was cancelled stops, and a late confirm changes nothing', async () => {
+    const cluster = await startCluster();
+    const client = await connectTo(cluster, { maxUnconfirmedMessages: 2 });
+    await client.createQueue('q');
+    holdPublishes(cluster);
+    const controller = new AbortController();
+    const batch = settle(
+      client.publishBatch('q', [{ body: 'a' }, { body: 'b' }], { signal: controller.signal }),
+    );
+    await waitFor(() => cluster.requestsOf('publish').length === 1, 'the batch to be sent');
+    controller.abort();
+    const error = ((await batch) as { error: FlotillaError }).error;
+    expect(error.code).toBe('CANCELLED');
+    expect(error.details.failed).toEqual([0, 1]);
+    expect(error.details.idempotencyKeys).toEqual(sentKeys(cluster)[0]);
+    cluster.interceptor = null;
+    cluster.releaseHeld();
+    // The window of 2 is free again: two more publishes go out at once and are confirmed.
+    expect(
+      (await Promise.all([client.publish('q', 'c'), client.publish('q', 'd')])).map((r) => r.seq),
+    ).toEqual([3, 4]);
+    expect(cluster.requestsOf('publish')).toHaveLength(2);
+    await within(client.close(), 5_000, 'a drained close');
+  });
+
+  it('a signal aborted before the call rejects at once and sends nothing; bad options are refused', async () => {
+    const cluster = await startCluster();
+    const client = await connectTo(cluster);
+    await client.createQueue('q');
+    const outcome = await settle(client.publish('q', 'x', { signal: AbortSignal.abort('no') }));
+    expect((outcome as { error: FlotillaError }).error).toMatchObject({
+      code: 'CANCELLED',
+      details: { sent: false },
+    });
+    await expect(client.publish('q', 'x', { timeoutMs: 0 })).rejects.toMatchObject({ field: 'timeoutMs' });
+    await expect(client.publish('q', 'x', { timeoutMs: 1.5 })).rejects.toMatchObject({ field: 'timeoutMs' });
+    await expect(
+      client.publishBatch('q', [{ body: 'x' }], { signal: {} as AbortSignal }),
+    ).rejects.toMatchObject({ field: 'signal' });
+    expect(cluster.requestsOf('publish')).toHaveLength(0);
   });
 });

@@ -5,6 +5,11 @@
  * frames are in flight at once and disk and network overlap. Each caller's promise resolves from
  * its own slot of its frame's reply. Every message carries an idempotency key (the SDK makes one
  * when the user gives none), so a frame whose outcome is unknown is resent without duplicating.
+ *
+ * A call may carry a deadline (`timeoutMs`) and an AbortSignal: when either fires first, its
+ * messages still unconfirmed fail at once (TIMEOUT / CANCELLED, outcome unknown), leave the
+ * unconfirmed window, and are left out of any later attempt of the frame they were in (a frame
+ * with none left stops).
  */
 
 import {
@@ -17,7 +22,7 @@ import {
   type PublishResult,
   type ServerLimitsInfo,
 } from '@flotilla/shared';
-import { afterTurn, type IdempotencyKeys } from './util.js';
+import { afterTurn, cancelledError, type IdempotencyKeys, toFlotillaError } from './util.js';
 
 /** Options of one published message. */
 export interface PublishOptions {
@@ -61,19 +66,62 @@ export interface PublisherOptions {
   maxBatchMessages: number;
 }
 
+/** A deadline and a cancellation for one `publish` or `publishBatch` call (all its messages). */
+export interface PublishCallOptions {
+  /**
+   * Give up after this long, in ms (1..2^31-1), waiting for room included: the messages not yet
+   * confirmed reject with TIMEOUT. Their outcome is unknown (`details.sent` says whether they
+   * ever left); publishing again with the same idempotency key (`details.idempotencyKey`) within
+   * the queue's dedup window stores them once.
+   */
+  timeoutMs?: number;
+  /** Give up when this signal aborts: the messages not yet confirmed reject with CANCELLED (as above). */
+  signal?: AbortSignal;
+}
+
 /** What the publisher needs from the client. */
 export interface PublishTransport {
-  /** Sends one publish frame, retrying while that is safe; rejects with the final error. */
-  publish(queue: string, messages: PublishMessage[]): Promise<PublishResult>;
+  /**
+   * Sends one publish frame, retrying while that is safe; rejects with the final error. The
+   * messages are asked for again before every attempt (messages whose callers gave up are left
+   * out); `signal` aborts when none is left.
+   */
+  publish(queue: string, messages: () => PublishMessage[], signal: AbortSignal): Promise<PublishResult>;
   limits(): ServerLimitsInfo;
 }
 
+/** A checked message and its estimated encoded size. */
+export interface BuiltMessage {
+  message: PublishMessage;
+  bytes: number;
+}
+
+/**
+ * Where a message is: waiting for room in the unconfirmed window, queued for the turn's frames
+ * (holding room), in a frame being sent (holding room), or done (confirmed or failed).
+ */
+type EntryState = 'waiting' | 'queued' | 'sending' | 'done';
+
 interface Entry {
+  queue: string;
   message: PublishMessage;
   /** Estimated encoded size, for frame budgeting and the unconfirmed-bytes bound. */
   bytes: number;
+  state: EntryState;
+  /** An attempt carrying it went out: it may be stored even if its caller gave up. */
+  sent: boolean;
+  frame: Frame | null;
+  call: PublishCall | null;
   resolve(receipt: PublishReceipt): void;
   reject(error: FlotillaError): void;
+}
+
+/** One publish frame in flight; its `entries` lose members the server refused by index. */
+interface Frame {
+  entries: Entry[];
+  /** Entries not done yet: at 0 while the frame is still being sent, it is stopped. */
+  live: number;
+  abort: AbortController;
 }
 
 /** Room left in a frame for everything but the messages (envelope, queue name). */
@@ -230,7 +278,9 @@ class Fifo<T> {
 export class Publisher {
   private unconfirmedMessages = 0;
   private unconfirmedBytes = 0;
-  private readonly waiters = new Fifo<{ bytes: number; admit: () => void }>();
+  private readonly waiters = new Fifo<Entry>();
+  /** Waiters whose callers gave up: still in the FIFO until they reach its front. */
+  private abandonedWaiters = 0;
   private turn = new Map<string, Entry[]>();
   private scheduled = false;
   private idleWaiters: Array<() => void> = [];
@@ -242,42 +292,71 @@ export class Publisher {
 
   /** Messages accepted and not yet confirmed or failed (including those waiting for room). */
   get unconfirmedCount(): number {
-    return this.unconfirmedMessages + this.waiters.length;
+    return this.unconfirmedMessages + this.waitingCount;
+  }
+
+  private get waitingCount(): number {
+    return this.waiters.length - this.abandonedWaiters;
   }
 
   /**
-   * Queues one checked message for the next frame of `queue`. Waits (without rejecting) while
-   * the unconfirmed bound is reached; resolves with the receipt once the leader confirmed it.
+   * Queues checked messages for the next frames of `queue`: one promise per message, in order,
+   * resolving with its receipt once the leader confirmed it. Waits (without rejecting) while the
+   * unconfirmed bound is reached, unless the call's deadline or signal fires first.
    */
-  publish(queue: string, message: PublishMessage, bytes: number): Promise<PublishReceipt> {
-    return new Promise<PublishReceipt>((resolve, reject) => {
-      const entry: Entry = {
-        message,
-        bytes,
-        resolve: (receipt) => {
-          this.release(bytes);
-          resolve(receipt);
-        },
-        reject: (error) => {
-          this.release(bytes);
-          reject(error);
-        },
-      };
-      const enqueue = () => this.enqueue(queue, entry);
-      // FIFO: once anyone waits, later publishes wait behind them.
-      if (this.waiters.length === 0 && this.hasRoom(bytes)) {
-        this.reserve(bytes);
-        enqueue();
-      } else {
-        this.waiters.push({ bytes, admit: enqueue });
-      }
-    });
+  publish(
+    queue: string,
+    messages: readonly BuiltMessage[],
+    options: PublishCallOptions = {},
+  ): Promise<PublishReceipt>[] {
+    if (options.signal?.aborted) {
+      return messages.map(({ message }) =>
+        Promise.reject(
+          cancelledError(`publish to ${queue}`, options.signal!, {
+            sent: false,
+            idempotencyKey: message.idempotencyKey,
+          }),
+        ),
+      );
+    }
+    const call = PublishCall.needed(options) ? new PublishCall(queue, options, this.giveUp) : null;
+    const promises = messages.map(
+      ({ message, bytes }) =>
+        new Promise<PublishReceipt>((resolve, reject) => {
+          const entry: Entry = {
+            queue,
+            message,
+            bytes,
+            state: 'waiting',
+            sent: false,
+            frame: null,
+            call,
+            resolve,
+            reject,
+          };
+          call?.add(entry);
+          this.accept(entry);
+        }),
+    );
+    call?.arm();
+    return promises;
   }
 
   /** Resolves once every accepted publish is confirmed or failed. */
   idle(): Promise<void> {
     if (this.unconfirmedCount === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** A caller gave up on `entry` (deadline or signal): it fails now and frees its room. */
+  private readonly giveUp = (entry: Entry, error: FlotillaError): void => {
+    this.settle(entry, error);
+  };
+
+  private accept(entry: Entry): void {
+    // FIFO: once anyone waits, later publishes wait behind them.
+    if (this.waitingCount === 0 && this.hasRoom(entry.bytes)) this.admit(entry);
+    else this.waiters.push(entry);
   }
 
   private hasRoom(bytes: number): boolean {
@@ -288,9 +367,31 @@ export class Publisher {
     );
   }
 
-  private reserve(bytes: number): void {
+  /** Takes room in the unconfirmed window for `entry` and queues it for this turn's frames. */
+  private admit(entry: Entry): void {
     this.unconfirmedMessages++;
-    this.unconfirmedBytes += bytes;
+    this.unconfirmedBytes += entry.bytes;
+    entry.state = 'queued';
+    this.enqueue(entry);
+  }
+
+  /**
+   * Ends `entry` with a receipt or an error, exactly once (later outcomes are ignored: a caller
+   * that gave up may still see its frame confirmed), and frees what it held.
+   */
+  private settle(entry: Entry, outcome: PublishReceipt | FlotillaError): void {
+    const previous = entry.state;
+    if (previous === 'done') return;
+    entry.state = 'done';
+    if (previous === 'waiting') this.abandonedWaiters++;
+    else this.release(entry.bytes);
+    entry.call?.entryDone();
+    if (outcome instanceof FlotillaError) entry.reject(outcome);
+    else entry.resolve(outcome);
+    const frame = entry.frame;
+    if (frame !== null && --frame.live === 0) frame.abort.abort();
+    this.admitWaiters();
+    if (this.unconfirmedCount === 0) this.notifyIdle();
   }
 
   private release(bytes: number): void {
@@ -301,27 +402,33 @@ export class Publisher {
         `publisher accounting broke: ${this.unconfirmedMessages} messages, ${this.unconfirmedBytes} bytes unconfirmed`,
       );
     }
-    for (
-      let next = this.waiters.peek();
-      next !== undefined && this.hasRoom(next.bytes);
-      next = this.waiters.peek()
-    ) {
+  }
+
+  /** Lets waiters in, oldest first, while there is room; waiters that gave up are dropped. */
+  private admitWaiters(): void {
+    for (let next = this.waiters.peek(); next !== undefined; next = this.waiters.peek()) {
+      if (next.state === 'done') {
+        this.waiters.shift();
+        this.abandonedWaiters--;
+        continue;
+      }
+      if (!this.hasRoom(next.bytes)) return;
       this.waiters.shift();
-      this.reserve(next.bytes);
-      next.admit();
-    }
-    if (this.unconfirmedCount === 0) {
-      const waiters = this.idleWaiters;
-      this.idleWaiters = [];
-      for (const waiter of waiters) waiter();
+      this.admit(next);
     }
   }
 
-  private enqueue(queue: string, entry: Entry): void {
-    let list = this.turn.get(queue);
+  private notifyIdle(): void {
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const waiter of waiters) waiter();
+  }
+
+  private enqueue(entry: Entry): void {
+    let list = this.turn.get(entry.queue);
     if (list === undefined) {
       list = [];
-      this.turn.set(queue, list);
+      this.turn.set(entry.queue, list);
     }
     list.push(entry);
     if (!this.scheduled) {
@@ -338,32 +445,138 @@ export class Publisher {
     const maxMessages = Math.max(1, Math.min(this.options.maxBatchMessages, limits.maxPublishBatch));
     const maxBytes = Math.max(1, limits.maxFrameBytes - FRAME_OVERHEAD_BYTES);
     for (const [queue, entries] of turn) {
-      for (const frame of splitFrames(entries, maxMessages, maxBytes)) void this.sendFrame(queue, frame);
+      const wanted = entries.filter((entry) => entry.state !== 'done');
+      for (const frame of splitFrames(wanted, maxMessages, maxBytes)) void this.sendFrame(queue, frame);
     }
   }
 
-  /** Sends one frame; a message the server refuses by index is failed alone and the rest resent. */
-  private async sendFrame(queue: string, frame: Entry[]): Promise<void> {
-    let remaining = frame;
-    while (remaining.length > 0) {
+  /**
+   * Sends one frame. Every attempt carries the messages still wanted; a message the server
+   * refuses by index is failed alone and the rest sent again.
+   */
+  private async sendFrame(queue: string, entries: Entry[]): Promise<void> {
+    const frame: Frame = { entries, live: entries.length, abort: new AbortController() };
+    for (const entry of entries) {
+      entry.state = 'sending';
+      entry.frame = frame;
+    }
+    while (frame.live > 0) {
+      let attempted: Entry[] = [];
+      const messages = () => {
+        attempted = frame.entries.filter((entry) => entry.state !== 'done');
+        for (const entry of attempted) entry.sent = true;
+        return attempted.map((entry) => entry.message);
+      };
       try {
-        const result = await this.transport.publish(
-          queue,
-          remaining.map((entry) => entry.message),
-        );
-        settleFrame(remaining, result);
+        const result = await this.transport.publish(queue, messages, frame.abort.signal);
+        this.settleFrame(attempted, result);
         return;
       } catch (error) {
-        const failure = error instanceof FlotillaError ? error : new FlotillaError('INTERNAL', String(error));
-        const culprit = culpritIndex(failure, remaining.length);
+        const failure = toFlotillaError(error);
+        const culprit = culpritIndex(failure, attempted.length);
         if (culprit === undefined) {
-          for (const entry of remaining) entry.reject(failure);
+          for (const entry of frame.entries) this.settle(entry, failure);
           return;
         }
-        remaining[culprit]!.reject(errorForCulprit(failure));
-        remaining = remaining.filter((_, index) => index !== culprit);
+        const refused = attempted[culprit]!;
+        this.settle(refused, errorForCulprit(failure));
+        frame.entries = frame.entries.filter((entry) => entry !== refused);
       }
     }
+  }
+
+  /** Resolves each entry of an attempt from its slot in the reply. */
+  private settleFrame(attempted: Entry[], result: PublishResult): void {
+    if (result.seqs.length !== attempted.length) {
+      const error = new FlotillaError(
+        'PROTOCOL_ERROR',
+        `publish of ${attempted.length} messages was confirmed with ${result.seqs.length} seqs`,
+      );
+      for (const entry of attempted) this.settle(entry, error);
+      return;
+    }
+    const duplicates = new Set(result.duplicates);
+    attempted.forEach((entry, index) => {
+      this.settle(entry, { seq: result.seqs[index]!, duplicate: duplicates.has(index) });
+    });
+  }
+}
+
+/**
+ * The deadline and signal of one publish call, shared by its messages: one timer and one
+ * listener, removed once every message is done. When either fires, the messages not done give up.
+ */
+class PublishCall {
+  private readonly entries: Entry[] = [];
+  private open = 0;
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private listening = false;
+
+  constructor(
+    private readonly queue: string,
+    private readonly options: PublishCallOptions,
+    private readonly giveUp: (entry: Entry, error: FlotillaError) => void,
+  ) {}
+
+  static needed(options: PublishCallOptions): boolean {
+    return options.timeoutMs !== undefined || options.signal !== undefined;
+  }
+
+  add(entry: Entry): void {
+    this.entries.push(entry);
+    this.open++;
+  }
+
+  /** Starts the timer and listens to the signal (once the messages are in). */
+  arm(): void {
+    if (this.open === 0) return;
+    const { timeoutMs, signal } = this.options;
+    if (timeoutMs !== undefined) this.timer = setTimeout(this.expired, timeoutMs);
+    if (signal !== undefined) {
+      signal.addEventListener('abort', this.aborted, { once: true });
+      this.listening = true;
+    }
+  }
+
+  entryDone(): void {
+    this.open--;
+    if (this.open === 0) this.disarm();
+  }
+
+  private readonly expired = (): void => {
+    const timeoutMs = this.options.timeoutMs!;
+    this.endAll((entry) => {
+      const outcome = entry.sent
+        ? 'it may have been stored: publishing it again with the same idempotency key stores it once'
+        : 'it was never sent';
+      return new FlotillaError(
+        'TIMEOUT',
+        `publish to ${this.queue}: no outcome within ${timeoutMs} ms; ${outcome}`,
+        { timeoutMs, sent: entry.sent, idempotencyKey: entry.message.idempotencyKey },
+      );
+    });
+  };
+
+  private readonly aborted = (): void => {
+    const signal = this.options.signal!;
+    this.endAll((entry) =>
+      cancelledError(`publish to ${this.queue}`, signal, {
+        sent: entry.sent,
+        idempotencyKey: entry.message.idempotencyKey,
+      }),
+    );
+  };
+
+  private endAll(errorFor: (entry: Entry) => FlotillaError): void {
+    this.disarm();
+    for (const entry of this.entries) if (entry.state !== 'done') this.giveUp(entry, errorFor(entry));
+  }
+
+  private disarm(): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    if (this.listening) this.options.signal!.removeEventListener('abort', this.aborted);
+    this.listening = false;
   }
 }
 
@@ -383,20 +596,4 @@ function splitFrames(entries: Entry[], maxMessages: number, maxBytes: number): E
   }
   if (current.length > 0) frames.push(current);
   return frames;
-}
-
-/** Resolves each entry from its slot in the reply. */
-function settleFrame(entries: Entry[], result: PublishResult): void {
-  if (result.seqs.length !== entries.length) {
-    const error = new FlotillaError(
-      'PROTOCOL_ERROR',
-      `publish of ${entries.length} messages was confirmed with ${result.seqs.length} seqs`,
-    );
-    for (const entry of entries) entry.reject(error);
-    return;
-  }
-  const duplicates = new Set(result.duplicates);
-  entries.forEach((entry, index) => {
-    entry.resolve({ seq: result.seqs[index]!, duplicate: duplicates.has(index) });
-  });
 }

@@ -79,12 +79,14 @@ export function sleep(ms: number, abort?: Promise<unknown>): Promise<void> {
 /**
  * One deadline for one logical request across all its attempts (a single timer, not one per
  * attempt). `race` rejects with TIMEOUT once the deadline passes and runs the cancel hook so the
- * attempt in flight forgets its pending entry.
+ * attempt in flight forgets its pending entry. `cancel(error)` ends it early the same way, with
+ * that error (the caller's AbortSignal fired).
  */
 export class Deadline {
   private readonly timer: ReturnType<typeof setTimeout>;
   private readonly onExpire = new Set<() => void>();
   private expiredFlag = false;
+  private cancelledWith: FlotillaError | null = null;
 
   constructor(
     readonly timeoutMs: number,
@@ -108,12 +110,12 @@ export class Deadline {
   race<T>(promise: Promise<T>, sent: boolean, cancel?: () => void): Promise<T> {
     if (this.expiredFlag) {
       cancel?.();
-      return Promise.reject(this.error(sent));
+      return Promise.reject(this.cancelledWith ?? this.error(sent));
     }
     return new Promise<T>((resolve, reject) => {
       const onExpire = () => {
         cancel?.();
-        reject(this.error(sent));
+        reject(this.cancelledWith ?? this.error(sent));
       };
       this.onExpire.add(onExpire);
       promise.then(
@@ -127,6 +129,14 @@ export class Deadline {
         },
       );
     });
+  }
+
+  /** Ends the deadline now: pending and later races reject with `error` instead of TIMEOUT. */
+  cancel(error: FlotillaError): void {
+    if (this.expiredFlag) return;
+    this.cancelledWith = error;
+    clearTimeout(this.timer);
+    this.expire();
   }
 
   clear(): void {
@@ -175,6 +185,17 @@ export class IdempotencyKeys {
     this.counter++;
     return `${this.prefix}.${this.counter.toString(36)}`;
   }
+}
+
+/** The error of a request its caller cancelled through an AbortSignal; the signal's reason is the cause. */
+export function cancelledError(
+  what: string,
+  signal: AbortSignal,
+  details: Record<string, unknown> = {},
+): FlotillaError {
+  const reason: unknown = signal.reason;
+  const why = reason instanceof Error ? reason.message : reason === undefined ? 'aborted' : String(reason);
+  return new FlotillaError('CANCELLED', `${what} cancelled: ${why}`, details, { cause: reason });
 }
 
 /** Coerces anything thrown into a FlotillaError (unknown throws are INTERNAL, with the cause kept). */

@@ -46,6 +46,8 @@ describe('error codes', () => {
   it('keeps "outcome unknown" apart from definite failures', () => {
     expect(isMaybeApplied('TIMEOUT')).toBe(true);
     expect(isMaybeApplied('CONNECTION_LOST')).toBe(true);
+    expect(isMaybeApplied('CANCELLED')).toBe(true);
+    expect(isRetryable('CANCELLED')).toBe(false);
     for (const code of [
       'NOT_LEADER',
       'UNAVAILABLE',

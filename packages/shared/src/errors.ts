@@ -24,6 +24,7 @@ export const ERROR_CODES = [
   'SUBSCRIPTION_NOT_FOUND',
   'CONNECTION_LOST',
   'CLOSED',
+  'CANCELLED',
   'INTERNAL',
 ] as const;
 
@@ -105,6 +106,11 @@ export const ERROR_INFO: Readonly<Record<ErrorCode, ErrorCodeInfo>> = Object.fre
     retryable: false,
     maybeApplied: true,
     meaning: 'client side: the client was closed while the request was pending; outcome unknown',
+  },
+  CANCELLED: {
+    retryable: false,
+    maybeApplied: true,
+    meaning: 'client side: the caller cancelled the request (its AbortSignal fired); outcome unknown',
   },
   INTERNAL: {
     retryable: false,
