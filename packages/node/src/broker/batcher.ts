@@ -6,30 +6,51 @@
  * proposed with, slot i gets reply i. No promise, timer or closure is made per command.
  *
  * Outcomes when things go wrong:
- * - the log refuses the proposal (not leader, transfer in progress): NOT_LEADER, nothing applied;
+ * - the log refuses the proposal: not leader or a transfer in progress, NOT_LEADER (naming the
+ *   leader or the transfer's target); too much uncommitted, OVERLOADED (retry here with backoff);
+ *   nothing applied either way;
+ * - an entry would be larger than the log accepts (`maxEntryBytes`): it is cut in halves, and a
+ *   single command that alone is too large is refused with FRAME_TOO_LARGE; the log never sees an
+ *   entry it would refuse as too large (if it does, an invariant broke and the node stops);
  * - a different entry shows up at the proposed index (a new leader overwrote it) or the index is
  *   passed over: the proposal was lost, UNAVAILABLE (retryable, nothing applied);
  * - this node stops being leader with proposals in flight: TIMEOUT (outcome unknown: the next
  *   leader may still commit them), so clients retry only idempotent requests.
  */
 import { FlotillaError, MsgpackWriter } from '@flotilla/shared';
-import type { ReplicatedLog } from '../cluster/types.js';
+import type { ProposeOutcome, ReplicatedLog } from '../cluster/types.js';
 import { type Command, encodeBatch, type Reply } from '../queues/index.js';
 import type { Clock } from '../runtime/timer-wheel.js';
 import type { CommandOwner, RuntimeLimits } from './types.js';
+
+/** A refusal of the log. */
+export type ProposeRefused = Extract<ProposeOutcome, { ok: false }>;
 
 /** Commands gathered for one entry, in submission order. */
 class Batch {
   readonly owners: CommandOwner[] = [];
   readonly tokens: number[] = [];
   readonly commands: Command[] = [];
+  readonly sizes: number[] = [];
   bytes = 0;
 
   add(command: Command, owner: CommandOwner, token: number, sizeBytes: number): void {
     this.owners.push(owner);
     this.tokens.push(token);
     this.commands.push(command);
+    this.sizes.push(sizeBytes);
     this.bytes += sizeBytes;
+  }
+
+  /** The first and second half, in order (the batch must hold at least two commands). */
+  halves(): [Batch, Batch] {
+    const middle = Math.ceil(this.size / 2);
+    const first = new Batch();
+    const second = new Batch();
+    for (let i = 0; i < this.size; i++) {
+      (i < middle ? first : second).add(this.commands[i]!, this.owners[i]!, this.tokens[i]!, this.sizes[i]!);
+    }
+    return [first, second];
   }
 
   get size(): number {
@@ -56,8 +77,8 @@ export interface BatcherHooks {
   proposed?(commands: number): void;
   /** Time from proposal to apply of one of our entries, in seconds. */
   committed?(seconds: number): void;
-  /** Error for a refused proposal: NOT_LEADER with the current leader's details. */
-  notLeaderError(): FlotillaError;
+  /** Error for commands the log refused (not leader, transferring, overloaded): what their owners hear. */
+  refusedError(refusal: ProposeRefused): FlotillaError;
 }
 
 export class ProposalBatcher {
@@ -70,7 +91,7 @@ export class ProposalBatcher {
   private readonly writer = new MsgpackWriter(64 * 1024);
 
   constructor(
-    private readonly log: Pick<ReplicatedLog, 'propose'>,
+    private readonly log: Pick<ReplicatedLog, 'tryPropose' | 'maxEntryBytes'>,
     private readonly clock: Clock,
     private readonly limits: RuntimeLimits,
     private readonly hooks: BatcherHooks,
@@ -126,10 +147,20 @@ export class ProposalBatcher {
   private propose(batch: Batch): void {
     const nowMs = this.clock.now();
     const data = encodeBatch(nowMs, batch.commands, this.writer);
-    const at = this.log.propose(data);
-    if (at === null) {
+    const maxEntryBytes = this.log.maxEntryBytes;
+    if (data.length > maxEntryBytes) {
+      this.proposeOversized(batch, data.length, maxEntryBytes);
+      return;
+    }
+    const at = this.log.tryPropose(data);
+    if (!at.ok) {
+      if (at.reason === 'too-large') {
+        throw new Error(
+          `the log refused an entry of ${data.length} bytes as too large although its limit is ${maxEntryBytes} bytes`,
+        );
+      }
       this.pendingBytes -= batch.bytes;
-      batch.failAll(this.hooks.notLeaderError());
+      batch.failAll(this.hooks.refusedError(at));
       return;
     }
     const last = this.inFlight[this.inFlight.length - 1];
@@ -138,6 +169,28 @@ export class ProposalBatcher {
     }
     this.inFlight.push({ index: at.index, term: at.term, batch, proposedAtMs: nowMs });
     this.hooks.proposed?.(batch.size);
+  }
+
+  /**
+   * A batch whose entry would be larger than the log accepts: its halves are proposed one after
+   * the other (in order), and a single command too large on its own is refused, nothing applied.
+   */
+  private proposeOversized(batch: Batch, entryBytes: number, maxEntryBytes: number): void {
+    if (batch.size > 1) {
+      const [first, second] = batch.halves();
+      this.propose(first);
+      this.propose(second);
+      return;
+    }
+    this.pendingBytes -= batch.bytes;
+    const op = batch.commands[0]!.op;
+    batch.failAll(
+      new FlotillaError(
+        'FRAME_TOO_LARGE',
+        `this ${op} takes ${entryBytes} bytes in the log, more than one entry holds (${maxEntryBytes}); send fewer or smaller messages per request`,
+        { entryBytes, maxEntryBytes },
+      ),
+    );
   }
 
   /**

@@ -2,7 +2,8 @@
  * Proves the queue runtime on a single-node in-process log: commands of one turn become one entry
  * (and several when they pass the caps), replies reach the right owners, proposals lost to a new
  * leader fail retryably (UNAVAILABLE) while proposals pending at a leadership loss fail as
- * "maybe applied" (TIMEOUT), the leader ticks at the state machine's deadlines, releases foreign
+ * "maybe applied" (TIMEOUT), the log's refusals map to OVERLOADED or NOT_LEADER (naming a
+ * transfer's target), entries stay within the log's size limit, the leader ticks at the state machine's deadlines, releases foreign
  * leases on gaining leadership, proposes deliveries only for credited subscriptions, and serves
  * long-polling pulls.
  */
@@ -117,6 +118,64 @@ describe('batching', () => {
     log.releaseCommits();
     await waitFor(() => port.replies.has(2), 'first publish');
     expect(runtime.submit(big, port, 4)).toBeNull();
+  });
+});
+
+describe('refusals of the log', () => {
+  it('answers OVERLOADED (retry here), not NOT_LEADER, when the log has too much uncommitted', async () => {
+    const { log, runtime, port } = setup();
+    await ready(runtime);
+    await run(runtime, port, 1, { op: 'createQueue', queue: 'q', options: opts() });
+    log.refuseWith = { ok: false, reason: 'overloaded', leaderId: null, leaderAddress: null };
+    const reply = await run(runtime, port, 2, {
+      op: 'publish',
+      queue: 'q',
+      messages: [{ body: bytes('x') }],
+    });
+    expect(reply.error).toMatchObject({ code: 'OVERLOADED', retryable: true, maybeApplied: false });
+    log.refuseWith = null;
+    const again = await run(runtime, port, 3, {
+      op: 'publish',
+      queue: 'q',
+      messages: [{ body: bytes('x') }],
+    });
+    expect(again.reply?.ok).toBe(true);
+  });
+
+  it('answers NOT_LEADER naming the transfer’s target during a hand-over', async () => {
+    const { log, runtime, port } = setup();
+    await ready(runtime);
+    log.refuseWith = { ok: false, reason: 'transferring', leaderId: 'n2', leaderAddress: '10.0.0.2:7401' };
+    const reply = await run(runtime, port, 1, { op: 'createQueue', queue: 'q', options: opts() });
+    expect(reply.error?.code).toBe('NOT_LEADER');
+    expect(reply.error?.details).toEqual({ leaderId: 'n2', leaderUrl: 'ws://10.0.0.2:7401/client' });
+  });
+
+  it('keeps entries within the log’s limit and refuses a soft cap that is not below it', async () => {
+    const { log, runtime, port } = setup({ maxEntryBytes: 15_000 }, new LocalLog({ maxEntryBytes: 20_000 }));
+    await ready(runtime);
+    await run(runtime, port, 1, { op: 'createQueue', queue: 'q', options: opts() });
+    // Each estimated at ~6 kB but 18 kB real ('€' takes 3 bytes and counts as one unit): the first
+    // two share a batch under the soft cap, whose 36 kB entry the log would refuse.
+    const heavy = { trace: '€'.repeat(6_000) };
+    for (let i = 0; i < 3; i++) {
+      runtime.submit(
+        { op: 'publish', queue: 'q', messages: [{ body: bytes(`m${i}`), headers: heavy }] },
+        port,
+        10 + i,
+      );
+    }
+    await waitFor(() => [10, 11, 12].every((token) => port.replies.has(token)), 'three answers');
+    expect([10, 11, 12].map((token) => port.replies.get(token)?.reply?.ok)).toEqual([true, true, true]);
+    const entries = log.proposed.filter((entry) => decodeBatch(entry).commands[0]?.op === 'publish');
+    expect(entries).toHaveLength(3);
+    for (const entry of entries) expect(entry.length).toBeLessThanOrEqual(20_000);
+    const timers = new TimerWheel();
+    const other = new QueueRuntime({ nodeId: 'n1', timers, limits: { maxEntryBytes: 20_000 } });
+    expect(() => other.attachLog(new LocalLog({ maxEntryBytes: 20_000 }))).toThrow(
+      /do not fit the log's limit/,
+    );
+    timers.close();
   });
 });
 

@@ -21,9 +21,10 @@ import type {
 } from '../cluster/types.js';
 import type { NodeMetrics } from '../metrics/metrics.js';
 import { type Command, type Effect, QueueStateMachine, type Reply, SnapshotLoader } from '../queues/index.js';
+import { DEFAULT_LIMITS as DEFAULT_RAFT_LIMITS } from '../raft/index.js';
 import { type Logger, silentLogger } from '../runtime/logger.js';
 import { type Clock, systemClock, type TimerHandle, type TimerWheel } from '../runtime/timer-wheel.js';
-import { ProposalBatcher } from './batcher.js';
+import { ProposalBatcher, type ProposeRefused } from './batcher.js';
 import { ConsumerRegistry, PullRequest, type Subscription } from './consumers.js';
 import {
   type CommandOwner,
@@ -97,10 +98,17 @@ export class QueueRuntime implements ReplicatedStateMachine {
     this.logger = options.logger ?? silentLogger;
     this.metrics = options.metrics ?? null;
     this.limits = { ...DEFAULT_RUNTIME_LIMITS, ...options.limits };
-    const proposer = { propose: (data: Uint8Array) => this.log?.propose(data) ?? null };
+    // The batcher's view of the log, which may be attached after the runtime is built.
+    const attached = () => this.log;
+    const proposer = {
+      tryPropose: (data: Uint8Array) => attached()?.tryPropose(data) ?? NO_LOG,
+      get maxEntryBytes() {
+        return attached()?.maxEntryBytes ?? DEFAULT_RAFT_LIMITS.maxEntryBytes;
+      },
+    };
     this.batcher = new ProposalBatcher(proposer, this.clock, this.limits, {
       scheduleFlush: () => this.scheduleFlush(),
-      notLeaderError: () => this.notLeaderError(),
+      refusedError: (refusal) => this.refusedError(refusal),
       proposed: (commands) => this.metrics?.proposalsBatched.observe(commands),
       committed: (seconds) => this.metrics?.commitSeconds.observe(seconds),
     });
@@ -123,6 +131,13 @@ export class QueueRuntime implements ReplicatedStateMachine {
     if (this.log !== null) throw new Error('the runtime already has a log');
     if (log.nodeId !== this.nodeId)
       throw new Error(`log of node ${log.nodeId} given to runtime of ${this.nodeId}`);
+    // Entries are cut at the soft cap; only a single large command goes past it, and the batcher
+    // refuses one the log could not take. A soft cap at or above the log's limit is a mistake.
+    if (this.limits.maxEntryBytes >= log.maxEntryBytes) {
+      throw new Error(
+        `runtime entries of up to ${this.limits.maxEntryBytes} bytes do not fit the log's limit of ${log.maxEntryBytes} bytes`,
+      );
+    }
     this.log = log;
     this.unsubscribeStatus = log.onStatusChange((status) => this.statusChanged(status));
     this.statusChanged(log.status());
@@ -164,6 +179,30 @@ export class QueueRuntime implements ReplicatedStateMachine {
       leaderId: status.leaderId === status.nodeId ? null : status.leaderId,
       leaderUrl: status.leaderId === status.nodeId ? null : leaderUrl,
     });
+  }
+
+  /**
+   * What the owners of commands the log refused hear: OVERLOADED when it has too much uncommitted
+   * (retry here, with backoff: this node still leads), NOT_LEADER naming the transfer's target
+   * during a hand-over, else NOT_LEADER naming the leader as this node knows it.
+   */
+  private refusedError(refusal: ProposeRefused): FlotillaError {
+    if (refusal.reason === 'overloaded') {
+      return new FlotillaError(
+        'OVERLOADED',
+        `node ${this.nodeId} has too much waiting to be committed; retry with backoff`,
+        { reason: refusal.reason },
+      );
+    }
+    if (refusal.reason === 'transferring') {
+      const { leaderId, leaderAddress } = refusal;
+      return new FlotillaError(
+        'NOT_LEADER',
+        `node ${this.nodeId} is handing leadership over${leaderId === null ? '' : ` to ${leaderId}`}`,
+        { leaderId, leaderUrl: leaderAddress === null ? null : clientUrl(leaderAddress) },
+      );
+    }
+    return this.notLeaderError();
   }
 
   /**
@@ -566,6 +605,9 @@ function detachedStatus(nodeId: string, appliedIndex: number): NodeStatus {
     members: [],
   };
 }
+
+/** What proposing answers before a log is attached. */
+const NO_LOG: ProposeRefused = { ok: false, reason: 'not-leader', leaderId: null, leaderAddress: null };
 
 /** Tokens of runtime-internal commands. */
 const InternalToken = {

@@ -5,7 +5,7 @@
  * interfaces, one call per command, so the hot path needs no promise or closure per request.
  */
 import type { ErrorCode, FlotillaError } from '@flotilla/shared';
-import type { Command, DeliveredMessage, Reply } from '../queues/index.js';
+import type { Command, DeliveredMessage, PublishMessage, Reply } from '../queues/index.js';
 
 /** Whoever submitted a command. `token` is the owner's own handle for the request (e.g. a slot number). */
 export interface CommandOwner {
@@ -63,12 +63,17 @@ export const DEFAULT_RUNTIME_LIMITS: Readonly<RuntimeLimits> = Object.freeze({
   leadershipRetryMs: 50,
 });
 
-/** Rough encoded size of a command without encoding it: bodies dominate, the rest is a small constant. */
+/**
+ * Rough encoded size of a command without encoding it: bodies dominate, then headers, keys and
+ * groups (counted in UTF-16 units, so non-ASCII text is under-counted), the rest is a small
+ * constant. It decides where entries are cut; the batcher checks the real size against the log's
+ * limit before proposing.
+ */
 export function commandSizeBytes(command: Command): number {
   switch (command.op) {
     case 'publish': {
       let size = 32 + command.queue.length;
-      for (const m of command.messages) size += m.body.byteLength + 24;
+      for (const m of command.messages) size += publishedMessageBytes(m);
       return size;
     }
     case 'ack':
@@ -80,4 +85,11 @@ export function commandSizeBytes(command: Command): number {
     default:
       return 128;
   }
+}
+
+function publishedMessageBytes(m: PublishMessage): number {
+  let size = m.body.byteLength + 24 + (m.idempotencyKey?.length ?? 0) + (m.group?.length ?? 0);
+  const headers = m.headers;
+  if (headers != null) for (const key in headers) size += key.length + (headers[key] as string).length + 4;
+  return size;
 }

@@ -63,7 +63,15 @@ import {
 import { ReadWaiters } from './read-waiters.js';
 import { readSnapshotPreamble } from './snapshot-format.js';
 import type { PeerHandler, PeerTransport } from './transport/index.js';
-import type { MemberStatus, NodeStatus, ReplicatedLog, ReplicatedStateMachine, Role } from './types.js';
+import type {
+  MemberStatus,
+  NodeStatus,
+  ProposeOutcome,
+  ProposeRefusal,
+  ReplicatedLog,
+  ReplicatedStateMachine,
+  Role,
+} from './types.js';
 
 /** Readys taken in one drive; far above what one turn produces, so only a core that never settles hits it. */
 const READYS_PER_DRIVE_MAX = 100_000;
@@ -883,25 +891,51 @@ export class RaftDriver implements ReplicatedLog {
   // ---------------------------------------------------------------------------------------------
   // ReplicatedLog operations
 
+  /** Largest entry the core accepts (its `maxEntryBytes` limit). */
+  get maxEntryBytes(): number {
+    return this.limits.maxEntryBytes;
+  }
+
   /**
-   * Appends `data` if this node leads and accepts proposals; null otherwise (not leader, transfer
-   * in progress, too much uncommitted, larger than the entry limit). Never throws.
+   * Appends `data` if this node leads and accepts proposals; otherwise says why not: not the
+   * leader (naming it when known), a transfer in progress (naming its target), too much
+   * uncommitted, or larger than `maxEntryBytes`. Never throws.
    */
-  propose(data: Uint8Array): { index: number; term: number } | null {
-    if (this.state !== 'running') return null;
+  tryPropose(data: Uint8Array): ProposeOutcome {
+    if (this.state !== 'running') return this.refusedProposal('not-leader', null);
     const result = this.guard(() => this.raft!.propose(data));
-    if (result === undefined) return null;
+    if (result === undefined) return this.refusedProposal('not-leader', null);
     if (!result.ok) {
-      if (result.reason !== 'not-leader' && result.reason !== 'transferring')
-        this.logger.debug({ reason: result.reason, bytes: data.length }, 'proposal refused');
-      return null;
+      const reason = this.proposeRefusal(result.reason);
+      if (reason === 'overloaded' || reason === 'too-large')
+        this.logger.debug({ reason, bytes: data.length }, 'proposal refused');
+      if (reason === 'transferring')
+        return this.refusedProposal(reason, this.pendingTransfer?.target ?? null);
+      return this.refusedProposal(reason, result.leader === this.nodeId ? null : result.leader);
     }
     if (this.options.observer?.committed !== undefined) {
       this.proposedIndexes.push(result.index);
       this.proposedAtMs.push(performance.now());
     }
     this.scheduleDrive();
-    return { index: result.index, term: result.term };
+    return { ok: true, index: result.index, term: result.term };
+  }
+
+  /** `tryPropose` for callers that only need to know whether the entry was taken (tests, benchmarks). */
+  propose(data: Uint8Array): { index: number; term: number } | null {
+    const outcome = this.tryPropose(data);
+    return outcome.ok ? { index: outcome.index, term: outcome.term } : null;
+  }
+
+  /** The core's refusal of a proposal in the log contract's terms (it gives no others for a proposal). */
+  private proposeRefusal(reason: Refusal): ProposeRefusal {
+    return reason === 'transferring' || reason === 'overloaded' || reason === 'too-large'
+      ? reason
+      : 'not-leader';
+  }
+
+  private refusedProposal(reason: ProposeRefusal, leaderId: NodeId | null): ProposeOutcome {
+    return { ok: false, reason, leaderId, leaderAddress: this.addressOf(leaderId) };
   }
 
   readBarrier(): Promise<void> {

@@ -60,16 +60,40 @@ export interface ReplicatedStateMachine {
   restore(chunks: AsyncIterable<Uint8Array>, index: number): Promise<void>;
 }
 
+/**
+ * Why the log did not take a proposal: this node does not lead, a leadership transfer is under
+ * way, too many bytes are proposed and not yet committed (back off and retry here), or the entry
+ * is larger than `maxEntryBytes` (the application must never propose such an entry).
+ */
+export type ProposeRefusal = 'not-leader' | 'transferring' | 'overloaded' | 'too-large';
+
+/** Answer to a proposal: where the entry went, or why it was refused. */
+export type ProposeOutcome =
+  | { ok: true; index: number; term: number }
+  | {
+      ok: false;
+      reason: ProposeRefusal;
+      /**
+       * Where proposals should go instead, when known: the leader (`not-leader`) or the node
+       * leadership is being handed to (`transferring`); null otherwise.
+       */
+      leaderId: NodeId | null;
+      /** Advertised `host:port` of `leaderId`, when known. */
+      leaderAddress: string | null;
+    };
+
 /** What the application can ask of the replicated log. */
 export interface ReplicatedLog {
   readonly nodeId: NodeId;
+  /** Largest entry the log accepts, in bytes; the application keeps every proposal at most this big. */
+  readonly maxEntryBytes: number;
   /**
-   * Append `data` as a new entry if this node is the leader and accepts proposals (not during a
-   * leadership transfer). Returns the index and term the entry was given, or null otherwise. The
-   * entry is durable and committed once the state machine sees it applied at that index with that
-   * term; if a different term shows up at that index, the proposal was lost.
+   * Append `data` as a new entry if this node is the leader and accepts proposals, else say why
+   * not. The entry is durable and committed once the state machine sees it applied at the
+   * returned index with the returned term; if a different term shows up at that index, the
+   * proposal was lost.
    */
-  propose(data: Uint8Array): { index: number; term: number } | null;
+  tryPropose(data: Uint8Array): ProposeOutcome;
   status(): NodeStatus;
   /** Called after every change of role, term or leader. Returns an unsubscribe function. */
   onStatusChange(listener: (status: NodeStatus) => void): () => void;

@@ -4,6 +4,8 @@
  * role, sessions stay open, get goingAway naming the new leader, subscriptions end with
  * NOT_LEADER, parked receives fail NOT_LEADER and writes in flight fail TIMEOUT (maybe applied);
  * a graceful shutdown answers what is in flight, starts no new deliveries, then tells clients to go.
+ * A leader whose log refuses answers OVERLOADED (too much uncommitted) or NOT_LEADER naming the
+ * node leadership is being handed to.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { nextTurn } from '../broker/testing/fake-port.js';
@@ -42,6 +44,27 @@ describe('on a follower', () => {
     expect(log.proposed).toEqual([]);
     expect(runtime.state.queueNames()).toEqual([]);
     expect((await client.ok('cluster', {})).leaderId).toBe('n2');
+  });
+});
+
+describe('on a leader whose log refuses', () => {
+  it('answers OVERLOADED when the log has too much uncommitted, and NOT_LEADER naming a transfer’s target', async () => {
+    const log = new LocalLog();
+    const { url } = await broker(log);
+    const client = await TestClient.connect(url);
+    await client.ok('createQueue', { name: 'q', options: {} });
+    log.refuseWith = { ok: false, reason: 'overloaded', leaderId: null, leaderAddress: null };
+    const overloaded = await client.error('publish', { queue: 'q', messages: [{ body: bytes('x') }] });
+    expect(overloaded.error).toMatchObject({ code: 'OVERLOADED', retryable: true, maybeApplied: false });
+    log.refuseWith = { ok: false, reason: 'transferring', leaderId: 'n3', leaderAddress: '10.0.0.3:7400' };
+    const moving = await client.error('publish', { queue: 'q', messages: [{ body: bytes('x') }] });
+    expect(moving.error.code).toBe('NOT_LEADER');
+    expect(moving.error.details).toEqual({ leaderId: 'n3', leaderUrl: 'ws://10.0.0.3:7400/client' });
+    log.refuseWith = null;
+    expect(await client.ok('publish', { queue: 'q', messages: [{ body: bytes('x') }] })).toEqual({
+      seqs: [1],
+      duplicates: [],
+    });
   });
 });
 

@@ -11,10 +11,12 @@
 import type {
   AppliedEntry,
   NodeStatus,
+  ProposeOutcome,
   ReplicatedLog,
   ReplicatedStateMachine,
   Role,
 } from '../../cluster/types.js';
+import { DEFAULT_LIMITS as DEFAULT_RAFT_LIMITS } from '../../raft/index.js';
 
 interface LogEntry {
   index: number;
@@ -27,6 +29,8 @@ export interface LocalLogOptions {
   nodeId?: string;
   /** Advertised `host:port` of this node (shows up as the leader's address). */
   address?: string;
+  /** Largest entry accepted (default 4 MiB, the Raft core's default); bigger ones are refused `too-large`. */
+  maxEntryBytes?: number;
   /** Start as leader of this term (default 1); null starts as a follower with no leader known. */
   leaderTerm?: number | null;
 }
@@ -46,14 +50,16 @@ export class LocalLog implements ReplicatedLog {
   private commitScheduled = false;
   private commitsHeld = false;
   private readonly barriers: { index: number; resolve: () => void }[] = [];
-  /** Refuse proposals (as during a leadership transfer). */
-  refuseProposals = false;
+  readonly maxEntryBytes: number;
+  /** Refuse every proposal with this answer (an overloaded log, a transfer to another node...). */
+  refuseWith: Extract<ProposeOutcome, { ok: false }> | null = null;
   /** Every proposal's data, in order, for assertions. */
   readonly proposed: Uint8Array[] = [];
 
   constructor(options: LocalLogOptions = {}) {
     this.nodeId = options.nodeId ?? 'n1';
     this.address = options.address ?? '127.0.0.1:7401';
+    this.maxEntryBytes = options.maxEntryBytes ?? DEFAULT_RAFT_LIMITS.maxEntryBytes;
     const leaderTerm = options.leaderTerm === undefined ? 1 : options.leaderTerm;
     if (leaderTerm !== null) {
       this.term = leaderTerm;
@@ -86,13 +92,20 @@ export class LocalLog implements ReplicatedLog {
   // -------------------------------------------------------------------------------------------
   // ReplicatedLog
 
-  propose(data: Uint8Array): { index: number; term: number } | null {
-    if (this.role !== 'leader' || this.refuseProposals) return null;
+  tryPropose(data: Uint8Array): ProposeOutcome {
+    if (this.role !== 'leader') {
+      const leaderAddress = this.leaderId === null ? null : this.leaderAddress;
+      return { ok: false, reason: 'not-leader', leaderId: this.leaderId, leaderAddress };
+    }
+    if (this.refuseWith !== null) return this.refuseWith;
+    if (data.length > this.maxEntryBytes) {
+      return { ok: false, reason: 'too-large', leaderId: null, leaderAddress: null };
+    }
     const entry = { index: this.entries.length + 1, term: this.term, data };
     this.entries.push(entry);
     this.proposed.push(data);
     this.scheduleCommit();
-    return { index: entry.index, term: entry.term };
+    return { ok: true, index: entry.index, term: entry.term };
   }
 
   status(): NodeStatus {
