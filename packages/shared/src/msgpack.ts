@@ -428,8 +428,9 @@ function shortAsciiString(b: Uint8Array, start: number, length: number): string 
   const slot = (length * 7 + b[start]! + b[start + length - 1]! * 3) & (STRING_CACHE_SLOTS - 1);
   const known = cachedBytes[slot]!;
   if (cachedLengths[slot] === length) {
+    // Back to front: distinct keys of one client share a prefix and differ at the end.
     let same = true;
-    for (let i = 0; i < length; i++) {
+    for (let i = length - 1; i >= 0; i--) {
       if (known[i] !== b[start + i]) {
         same = false;
         break;

@@ -430,8 +430,11 @@ function readRelease(t: Tuple): Command {
 
 function readMessages(list: Tuple): PublishMessage[] {
   const messages = new Array<PublishMessage>(list.length);
-  for (let i = 0; i < list.length; i++)
-    messages[i] = readMessage(Tuple.open(list.next('message'), 'message'));
+  const fields = new Tuple(list.r, 0);
+  for (let i = 0; i < list.length; i++) {
+    list.next('message');
+    messages[i] = readMessage(fields.reopen('message'));
+  }
   return messages;
 }
 

@@ -36,14 +36,27 @@ export class Tuple {
 
   constructor(
     readonly r: MsgpackReader,
-    readonly length: number,
+    private size: number,
   ) {}
 
   /** Reads an array header; anything else is a shape problem naming `field`. */
   static open(r: MsgpackReader, field: string): Tuple {
-    const byte = r.peek();
-    if (!((byte >= 0x90 && byte <= 0x9f) || byte === 0xdc || byte === 0xdd)) shape(`${field} must be a list`);
-    return new Tuple(r, r.arrayHeader(field));
+    return new Tuple(r, readArrayHeader(r, field));
+  }
+
+  /** Elements in the array. */
+  get length(): number {
+    return this.size;
+  }
+
+  /**
+   * Makes this tuple read the next array of the reader instead (reused for the elements of a list,
+   * which are read one after the other: one object for a whole publish, not one per message).
+   */
+  reopen(field: string): this {
+    this.size = readArrayHeader(this.r, field);
+    this.index = 0;
+    return this;
   }
 
   /** Fields not read yet. */
@@ -101,6 +114,12 @@ export class Tuple {
       this.index++;
     }
   }
+}
+
+function readArrayHeader(r: MsgpackReader, field: string): number {
+  const byte = r.peek();
+  if (!((byte >= 0x90 && byte <= 0x9f) || byte === 0xdc || byte === 0xdd)) shape(`${field} must be a list`);
+  return r.arrayHeader(field);
 }
 
 /** Reads a boolean that may be absent or nil (false), else must be a boolean. */
