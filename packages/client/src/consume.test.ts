@@ -68,6 +68,23 @@ describe('consume', () => {
     expect(cluster.requestsOf('ack')).toHaveLength(0);
   });
 
+  it('hands a dead-lettered message to a consumer already subscribed to the dead-letter queue', async () => {
+    const cluster = await startCluster();
+    const client = await connectTo(cluster);
+    await client.createQueue('q.dlq');
+    await client.createQueue('q', { deadLetterQueue: 'q.dlq' });
+    const dead: Message<string>[] = [];
+    await client.consume<string>('q.dlq', (message) => {
+      dead.push(message);
+    });
+    await client.consume('q', (message) => message.nack({ deadLetter: true }));
+    await client.publish('q', 'unparseable');
+    await waitFor(() => dead.length === 1, 'the delivery from the dead-letter queue');
+    expect(dead[0]!.body).toBe('unparseable');
+    expect(dead[0]!.deadLetter).toMatchObject({ queue: 'q', reason: 'rejected' });
+    await waitFor(() => cluster.broker.stats('q.dlq').ackedCount === 1, 'the dead letter to be acked');
+  });
+
   it('does not settle again a message the handler settled itself', async () => {
     const cluster = await startCluster();
     const client = await connectTo(cluster);

@@ -2,7 +2,11 @@
  * In-memory queue state for the fake server: queues, seqs, leases, delivery ids, dedup by
  * idempotency key, push subscriptions with prefetch windows, long-poll receives, dead-lettering and
  * redrive. Deliberately simple (a linear scan picks the next message) but faithful to the protocol
- * document's rules, so the SDK's tests exercise the same semantics as against a real cluster.
+ * document's rules, so the SDK's tests exercise the same semantics as against a real cluster:
+ * settlements follow the broker's state machine (an ack of a message that already left the queue
+ * succeeds; LEASE_EXPIRED only while the message is still there under a newer delivery), purge
+ * leaves in-flight messages with their consumers, and a dead-lettered message is pushed to the
+ * dead-letter queue's subscribers like any publish.
  * Time only matters for delays; leases end when a test says so (`expireLeases`), never by a timer.
  */
 
@@ -52,6 +56,8 @@ interface StoredMessage {
   priority: number;
   publishedAtMs: number;
   deliveryCount: number;
+  /** Id of the latest delivery (0: never delivered); settlements quoting an older one are stale. */
+  lastDeliveryId: number;
   state: 'ready' | 'delayed' | 'inflight';
   lease: { deliveryId: number; owner: LeaseOwner; deadlineMs: number } | null;
   /** For a dead-lettered message: where it came from (the redrive target by default) and why. */
@@ -135,12 +141,15 @@ export class FakeBroker {
     return ended;
   }
 
+  /** Drops ready and delayed messages; in-flight ones stay with their consumers (as on a real node). */
   purgeQueue(name: string): number {
     const queue = this.queue(name);
-    const count = queue.messages.size;
-    queue.messages.clear();
-    queue.groupsInFlight.clear();
-    for (const sub of this.subscriptions) if (sub.queue === name) sub.unsettled.clear();
+    let count = 0;
+    for (const message of [...queue.messages.values()]) {
+      if (message.state === 'inflight') continue;
+      queue.messages.delete(message.seq);
+      count++;
+    }
     return count;
   }
 
@@ -229,6 +238,7 @@ export class FakeBroker {
       priority: message.priority ?? 0,
       publishedAtMs: Date.now(),
       deliveryCount: 0,
+      lastDeliveryId: 0,
       state: delayMs > 0 ? 'delayed' : 'ready',
       lease: null,
       deadLetter,
@@ -301,28 +311,42 @@ export class FakeBroker {
     return out;
   }
 
+  /**
+   * Acks: a message that already left the queue succeeds (the ack's promise holds), the latest
+   * delivery removes the message whatever its state, an older delivery gets LEASE_EXPIRED.
+   */
   ack(items: AckItem[]): ItemOutcomes {
     return this.settleEach(items, (queue, message) => {
+      if (message === null) return null;
+      this.endLease(queue, message);
       queue.messages.delete(message.seq);
       queue.ackedCount++;
+      return null;
     });
   }
 
-  /** With `deadLetter` (a rejection) each message goes to the queue's DLQ at once, reason `rejected`. */
+  /**
+   * Nacks of the latest delivery still in flight give the message back; with `deadLetter` (a
+   * rejection) it goes to the queue's DLQ at once, reason `rejected`. Nacks of a message that
+   * left the queue, or whose latest lease already ended, change nothing and succeed.
+   */
   nack(items: AckItem[], delayMs: number | undefined, deadLetter = false): ItemOutcomes {
-    return this.settleEach(items, (queue, message) =>
-      deadLetter ? this.deadLetter(queue, message, 'rejected') : this.requeue(queue, message, delayMs),
-    );
+    return this.settleEach(items, (queue, message) => {
+      if (message === null || message.state !== 'inflight') return null;
+      this.endLease(queue, message);
+      if (deadLetter) this.deadLetter(queue, message, 'rejected');
+      else this.requeue(queue, message, delayMs);
+      return null;
+    });
   }
 
+  /** Extends leases still held; anything else (gone, ended, redelivered) is LEASE_EXPIRED. */
   extend(items: AckItem[], ms: number): ItemOutcomes {
-    const failed: ItemOutcomes['failed'] = [];
-    items.forEach((item, index) => {
-      const found = this.leased(item);
-      if (typeof found === 'string') failed.push({ index, code: found });
-      else found.message.lease!.deadlineMs = Date.now() + ms;
+    return this.settleEach(items, (_queue, message) => {
+      if (message === null || message.state !== 'inflight') return 'LEASE_EXPIRED';
+      message.lease!.deadlineMs = Date.now() + ms;
+      return null;
     });
-    return { failed };
   }
 
   /** A session went away: its subscriptions end, its leases (and parked receives) are released. */
@@ -472,6 +496,7 @@ export class FakeBroker {
     visibilityMs: number,
   ): DeliveredMessage {
     const deliveryId = this.nextDeliveryId++;
+    message.lastDeliveryId = deliveryId;
     message.state = 'inflight';
     message.deliveryCount++;
     message.lease = { deliveryId, owner, deadlineMs: Date.now() + visibilityMs };
@@ -508,30 +533,32 @@ export class FakeBroker {
     };
   }
 
-  /** The leased message an item names, or the item's error code. */
-  private leased(item: AckItem): { queue: FakeQueue; message: StoredMessage } | ErrorCode {
+  /**
+   * The message an item names (null: it left the queue already), or the item's error code:
+   * QUEUE_NOT_FOUND, or LEASE_EXPIRED for a delivery that is not the message's latest (or never
+   * happened, which a real node reports the same way).
+   */
+  private match(item: AckItem): { queue: FakeQueue; message: StoredMessage | null } | ErrorCode {
     const queue = this.queues.get(item.queue);
     if (queue === undefined) return 'QUEUE_NOT_FOUND';
     const message = queue.messages.get(item.seq);
-    if (message === undefined || message.lease?.deliveryId !== item.deliveryId) return 'LEASE_EXPIRED';
+    if (message === undefined) return item.seq < queue.nextSeq ? { queue, message: null } : 'LEASE_EXPIRED';
+    if (message.lastDeliveryId !== item.deliveryId) return 'LEASE_EXPIRED';
     return { queue, message };
   }
 
+  /** Applies `settle` to each item's match; it returns an item error code or null (success). */
   private settleEach(
     items: AckItem[],
-    settle: (queue: FakeQueue, message: StoredMessage) => void,
+    settle: (queue: FakeQueue, message: StoredMessage | null) => ErrorCode | null,
   ): ItemOutcomes {
     const failed: ItemOutcomes['failed'] = [];
     const touched = new Set<string>();
     items.forEach((item, index) => {
-      const found = this.leased(item);
-      if (typeof found === 'string') {
-        failed.push({ index, code: found });
-        return;
-      }
-      this.endLease(found.queue, found.message);
-      settle(found.queue, found.message);
-      touched.add(item.queue);
+      const found = this.match(item);
+      const code = typeof found === 'string' ? found : settle(found.queue, found.message);
+      if (code !== null) failed.push({ index, code });
+      else touched.add(item.queue);
     });
     for (const name of touched) this.pump(name);
     return { failed };
@@ -562,6 +589,8 @@ export class FakeBroker {
       timeMs: Date.now(),
     };
     this.store(dlq, this.asPublish(message), history);
+    // The arrival is a publish to the DLQ: its subscribers and long polls get it now.
+    this.pump(dlq.name);
   }
 
   private asPublish(message: StoredMessage): PublishMessage {
