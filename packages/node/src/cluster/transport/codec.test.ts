@@ -1,6 +1,6 @@
 /**
  * Peer frame codec: every Raft message type and handshake frame round-trips; an AppendEntries
- * batch encodes shared entries once; and hostile bytes (random, truncated, trailing, wrong field
+ * batch encodes shared entries once and never copies an entry body; and hostile bytes (random, truncated, trailing, wrong field
  * counts, oversized strings) are refused with a typed error, never a crash or a wrong message.
  */
 import { FlotillaError, MsgpackWriter } from '@flotilla/shared';
@@ -10,7 +10,7 @@ import { type Entry, EntryType, type Message, validateMessage } from '../../raft
 import {
   decodePeerFrame,
   encodeAuth,
-  encodeEntries,
+  encodeEntryParts,
   encodeHello,
   encodeMessages,
   encodeWelcome,
@@ -76,7 +76,7 @@ describe('peer frame codec', () => {
     );
   });
 
-  it('encodes the same entries once for every follower and keeps data as views of the frame', () => {
+  it('encodes the same entries once for every follower, sends bodies uncopied, decodes them as views', () => {
     const entries = [entry(5, 7, 'x'.repeat(1000)), entry(6, 7, 'y')];
     const base = {
       group: 1,
@@ -92,9 +92,15 @@ describe('peer frame codec', () => {
       { ...base, to: 'n3', entries: entries.slice() },
       { ...base, to: 'n4', entries: entries.slice(1), prevIndex: 5 },
     ]);
-    expect(a!.parts).toHaveLength(2);
-    expect(b!.parts[1]).toBe(a!.parts[1]); // same bytes object, not a copy
-    expect(c!.parts[1]).not.toBe(a!.parts[1]); // a different run of entries
+    // Header, then prefix and data per entry; the data parts are the entries' own bytes.
+    expect(a!.parts).toHaveLength(5);
+    expect(a!.parts[2]).toBe(entries[0]!.data);
+    expect(a!.parts[4]).toBe(entries[1]!.data);
+    expect(b!.parts.slice(1)).toEqual(a!.parts.slice(1));
+    // Shared, not re-encoded: the very same part objects.
+    expect(b!.parts.slice(1).every((part, i) => part === a!.parts[i + 1])).toBe(true);
+    expect(c!.parts[1]).not.toBe(a!.parts[3]); // a different run of entries: its own prefixes
+    expect(c!.parts[2]).toBe(entries[1]!.data);
     const frame = joined(b!.parts);
     const decoded = decodePeerFrame(frame);
     if (decoded.kind !== 'raft' || decoded.message.type !== 'append') throw new Error('not an append');
@@ -119,7 +125,12 @@ describe('peer frame codec', () => {
       reference.uint(e.type);
       reference.bin(e.data);
     }
-    expect(Buffer.compare(encodeEntries(entries), reference.finish())).toBe(0);
+    const { parts, bytes: size } = encodeEntryParts(entries);
+    expect(Buffer.compare(Buffer.concat(parts), reference.finish())).toBe(0);
+    expect(size).toBe(joined(parts).length);
+    // Every non-empty body is its own part, the entry's very bytes; an empty one adds no part.
+    const bodies = parts.filter((part) => entries.some((e) => e.data === part));
+    expect(bodies).toHaveLength(entries.filter((e) => e.data.length > 0).length);
   });
 
   it('round-trips the handshake frames', () => {

@@ -7,11 +7,11 @@
  *   [2 WELCOME, proof]                                          server → dialer; the link is up
  *   [3 RAFT,    group, type, from, to, term, ...fields]         dialer → server, only once up
  *
- * Raft fields are positional (see `FIELD_COUNTS`). An AppendEntries is written as two parts: a
- * small per-follower header that ends with the entries array's header, and the entries themselves
- * as `[term, type, data]` arrays (indexes follow from `prevIndex`). The entries part is encoded
- * once per batch and the same bytes go to every follower that gets the same entries; it travels
- * as a second WebSocket fragment, so it is never copied into a per-follower buffer.
+ * Raft fields are positional (see `FIELD_COUNTS`). An AppendEntries is written as parts: a small
+ * per-follower header that ends with the entries array's header, then per entry the prefix of its
+ * `[term, type, data]` array and its data (indexes follow from `prevIndex`). The data parts are the
+ * entries' own bytes, never copied; the prefixes are encoded once per batch and shared by every
+ * follower that gets the same entries. The parts leave as one WebSocket frame (ws-frame.ts).
  *
  * Decoding is strict (exact field counts, no trailing bytes, bounded strings) and never trusts a
  * length before checking it against the bytes present; entry and chunk data come back as views of
@@ -134,22 +134,35 @@ export function encodeWelcome(proof: Uint8Array): Uint8Array {
   return writer.finish();
 }
 
-/** One Raft message ready for a socket: one or two parts that form a single WebSocket message. */
+/** One Raft message ready for a socket: parts that, joined, form a single WebSocket message. */
 export interface EncodedFrame {
   message: Message;
+  /**
+   * The message's bytes in order. One part, except for an AppendEntries with entries: the header,
+   * then each entry's prefix and (unless empty) its data, the entry's own bytes.
+   */
   parts: Uint8Array[];
+  /** Sum of the parts' lengths. */
   bytes: number;
   /** Entries or snapshot data: queued behind control frames. */
   bulk: boolean;
 }
 
+/** The entries of one AppendEntries as parts (see `encodeEntryParts`), kept for followers that get the same run. */
+interface SharedEntries {
+  last: Entry;
+  count: number;
+  parts: Uint8Array[];
+  bytes: number;
+}
+
 /**
  * Encodes the messages of one batch (typically one Ready). AppendEntries carrying the very same
  * entries (the core hands every follower slices of one log, so equal runs are the same objects)
- * share one encoded entries part.
+ * share one encoding of their entries.
  */
 export function encodeMessages(messages: readonly Message[]): EncodedFrame[] {
-  const shared = new Map<Entry, { last: Entry; count: number; block: Uint8Array }>();
+  const shared = new Map<Entry, SharedEntries>();
   const frames: EncodedFrame[] = [];
   for (const message of messages) {
     if (message.type === 'append' && message.entries.length > 0) {
@@ -164,49 +177,51 @@ export function encodeMessages(messages: readonly Message[]): EncodedFrame[] {
 
 function encodeAppend(
   message: Extract<Message, { type: 'append' }>,
-  shared: Map<Entry, { last: Entry; count: number; block: Uint8Array }>,
+  shared: Map<Entry, SharedEntries>,
 ): EncodedFrame {
   const { entries } = message;
   const first = entries[0]!;
   const last = entries[entries.length - 1]!;
   let cached = shared.get(first);
   if (cached === undefined || cached.last !== last || cached.count !== entries.length) {
-    cached = { last, count: entries.length, block: encodeEntries(entries) };
+    cached = { last, count: entries.length, ...encodeEntryParts(entries) };
     shared.set(first, cached);
   }
   const header = encodeRaftHeader(message);
-  return { message, parts: [header, cached.block], bytes: header.length + cached.block.length, bulk: true };
+  const parts = new Array<Uint8Array>(cached.parts.length + 1);
+  parts[0] = header;
+  for (let i = 0; i < cached.parts.length; i++) parts[i + 1] = cached.parts[i]!;
+  return { message, parts, bytes: header.length + cached.bytes, bulk: true };
 }
 
 /**
- * `[term, type, data]` per entry, back to back (the array header is in the message header). Sized
- * exactly first, so each entry's data is copied once, straight into the bytes every follower gets.
- * (Written by hand rather than through `MsgpackWriter`, whose `finish()` would copy the whole block
- * again; the format is plain msgpack and is read back with `MsgpackReader`.)
+ * `[term, type, data]` per entry, back to back (the array header is in the message header), as
+ * parts: each entry's prefix (array, term, type and bin headers; all prefixes share one small
+ * buffer) followed by the entry's data itself, so no entry body is ever copied on the way to the
+ * socket. Joined, the parts are plain msgpack, read back with `MsgpackReader`. Empty data adds no part.
  */
-export function encodeEntries(entries: readonly Entry[]): Uint8Array {
-  let size = 0;
+export function encodeEntryParts(entries: readonly Entry[]): { parts: Uint8Array[]; bytes: number } {
+  let prefixBytes = 0;
   for (const entry of entries) {
-    size +=
-      1 +
-      uintBytes(entry.term) +
-      uintBytes(entry.type) +
-      binHeaderBytes(entry.data.length) +
-      entry.data.length;
+    prefixBytes += 1 + uintBytes(entry.term) + uintBytes(entry.type) + binHeaderBytes(entry.data.length);
   }
-  const out = new Uint8Array(size);
-  const view = new DataView(out.buffer);
+  const prefixes = new Uint8Array(prefixBytes);
+  const view = new DataView(prefixes.buffer);
+  const parts: Uint8Array[] = [];
+  let bytes = prefixBytes;
   let at = 0;
   for (const entry of entries) {
-    out[at++] = 0x93; // fixarray of 3
+    const start = at;
+    prefixes[at++] = 0x93; // fixarray of 3
     at = writeUint(view, at, entry.term);
     at = writeUint(view, at, entry.type);
     at = writeBinHeader(view, at, entry.data.length);
-    out.set(entry.data, at);
-    at += entry.data.length;
+    parts.push(prefixes.subarray(start, at));
+    if (entry.data.length > 0) parts.push(entry.data);
+    bytes += entry.data.length;
   }
-  if (at !== size) throw new Error(`entries block: wrote ${at} bytes, sized ${size}`);
-  return out;
+  if (at !== prefixBytes) throw new Error(`entry prefixes: wrote ${at} bytes, sized ${prefixBytes}`);
+  return { parts, bytes };
 }
 
 function uintBytes(value: number): number {

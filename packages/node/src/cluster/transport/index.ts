@@ -6,7 +6,7 @@ export {
   decodePeerFrame,
   type EncodedFrame,
   encodeAuth,
-  encodeEntries,
+  encodeEntryParts,
   encodeHello,
   encodeMessages,
   encodeWelcome,

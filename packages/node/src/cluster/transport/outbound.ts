@@ -8,13 +8,20 @@
  * (entries, snapshot chunks), and are handed to the socket only while little is buffered in it, so
  * a heartbeat never waits behind more than `bulkInSocketBytesMax` of bulk plus one frame. Queued
  * bytes are capped per peer; beyond the cap frames are dropped and the peer reported unreachable.
+ *
+ * With the zero masking key (the default) every Raft frame is written straight onto the link's TCP
+ * socket as one WebSocket frame made of the encoded parts (ws-frame.ts): entry bodies go out as
+ * they are, and the socket is corked while a pump hands over its frames, so they leave in one
+ * writev. With random masks, `ws` masks each frame (a copy of its joined parts).
  */
+import type { Socket } from 'node:net';
 import { WebSocket } from 'ws';
 import type { NodeId } from '../../raft/index.js';
 import type { Logger } from '../../runtime/logger.js';
 import { dialerProof, newNonce, sameProof, serverProof } from './auth.js';
 import { decodePeerFrame, type EncodedFrame, encodeAuth, PEER_PROTOCOL_VERSION } from './codec.js';
 import type { TransportLimits } from './limits.js';
+import { writeZeroMaskFrame } from './ws-frame.js';
 
 /** WebSocket close codes of the peer protocol (4000–4999 are for applications). */
 export const CloseCode = {
@@ -79,6 +86,8 @@ export class OutboundLink {
     connects: 0,
   };
   private ws: WebSocket | null = null;
+  /** The TCP socket under `ws` once up, when frames are written to it directly (zero mask). */
+  private socket: Socket | null = null;
   private readonly control: EncodedFrame[] = [];
   private controlHead = 0;
   private readonly bulk: EncodedFrame[] = [];
@@ -198,6 +207,11 @@ export class OutboundLink {
     this.ws = ws;
     const nonce = newNonce();
     let expecting: 'hello' | 'welcome' = 'hello';
+    let socket: Socket | null = null;
+    // The socket `ws` will write to; frames are written to it directly once the link is up.
+    ws.on('upgrade', (response) => {
+      if (this.host.zeroMask) socket = response.socket;
+    });
     ws.on('open', () => {
       if (this.ws !== ws) return;
       this.state = 'handshake';
@@ -212,7 +226,7 @@ export class OutboundLink {
       if (expecting === 'hello') {
         if (this.answerHello(ws, data, nonce)) expecting = 'welcome';
       } else if (this.state === 'handshake') {
-        this.checkWelcome(ws, data, nonce);
+        this.checkWelcome(ws, data, nonce, socket);
       } else {
         this.host.logger.warn(
           { peer: this.peer },
@@ -255,7 +269,7 @@ export class OutboundLink {
     return true;
   }
 
-  private checkWelcome(ws: WebSocket, data: Buffer, nonce: Uint8Array): void {
+  private checkWelcome(ws: WebSocket, data: Buffer, nonce: Uint8Array, socket: Socket | null): void {
     const frame = this.decode(ws, data);
     if (frame === null) return;
     if (frame.kind !== 'welcome') {
@@ -270,7 +284,7 @@ export class OutboundLink {
       this.abandon(ws, 'peer failed authentication', CloseCode.AuthenticationFailed);
       return;
     }
-    this.becomeUp(ws);
+    this.becomeUp(ws, socket);
   }
 
   private decode(ws: WebSocket, data: Buffer) {
@@ -282,9 +296,10 @@ export class OutboundLink {
     }
   }
 
-  private becomeUp(ws: WebSocket): void {
+  private becomeUp(ws: WebSocket, socket: Socket | null): void {
     this.clearTimer();
     this.state = 'up';
+    this.socket = socket;
     this.failures = 0;
     this.dropReported = false;
     this.stats.connects++;
@@ -370,6 +385,7 @@ export class OutboundLink {
     this.pingTimer = null;
     const ws = this.ws;
     this.ws = null;
+    this.socket = null;
     if (ws !== null && ws.readyState !== WebSocket.CLOSED)
       closeSocket(ws, CloseCode.GoingAway, closeReason ?? 'closing');
     const dropped = this.control.length - this.controlHead + (this.bulk.length - this.bulkHead);
@@ -403,10 +419,25 @@ export class OutboundLink {
     this.host.linkUnreachable(this.peer, reason);
   }
 
-  /** Hands frames to the socket: control first, bulk only while the socket holds little. */
+  /**
+   * Hands frames to the socket: control first, bulk only while the socket holds little. The socket
+   * is corked meanwhile, so everything handed over in one pump leaves in one writev.
+   */
   private pump(): void {
     if (this.pumping) return;
     this.pumping = true;
+    const socket = this.socket;
+    socket?.cork();
+    try {
+      this.handOver();
+    } finally {
+      socket?.uncork();
+      this.compactQueues();
+      this.pumping = false;
+    }
+  }
+
+  private handOver(): void {
     const { controlInSocketBytesMax, bulkInSocketBytesMax } = this.host.limits;
     while (this.state === 'up') {
       if (this.controlHead < this.control.length) {
@@ -420,8 +451,6 @@ export class OutboundLink {
         break;
       }
     }
-    this.compactQueues();
-    this.pumping = false;
   }
 
   private compactQueues(): void {
@@ -445,9 +474,13 @@ export class OutboundLink {
     this.stats.framesSent++;
     this.stats.bytesSent += frame.bytes;
     const { parts } = frame;
-    // The entries part is shared with other followers: it goes as its own fragment, never copied.
-    for (let i = 0; i < parts.length - 1; i++) ws.send(parts[i]!, { binary: true, fin: false });
-    ws.send(parts[parts.length - 1]!, { binary: true, fin: true }, this.written);
+    if (this.socket === null) {
+      // Random masks: ws masks the frame, which takes a copy of it anyway.
+      ws.send(parts.length === 1 ? parts[0]! : Buffer.concat(parts), { binary: true }, this.written);
+    } else if (ws.readyState === WebSocket.OPEN) {
+      writeZeroMaskFrame(this.socket, parts, frame.bytes, this.written);
+    }
+    // Otherwise the link is closing (ws would refuse the send too); its close resets the queues.
   }
 
   /** Write completion of the current connection's frames (one callback per connection, not per frame). */

@@ -132,6 +132,42 @@ describe('peer transport', () => {
     expect(b.transport.announcedAddress('n1')).toBe(a.server.address);
   });
 
+  it('carries many multi-entry appends whole and in order, in both masking modes', async () => {
+    for (const randomMask of [false, true]) {
+      const a = await startNode('n1', { randomMask });
+      const b = await startNode('n2');
+      a.transport.setPeer('n2', b.server.address);
+      const sizes = [0, 1, 200, 70_000, 3];
+      const sent: AppendMessage[] = [];
+      for (let k = 0; k < 60; k++) {
+        const first = 1 + k * sizes.length;
+        const entries = sizes.map((size, i) => ({
+          index: first + i,
+          term: 3,
+          type: EntryType.Normal,
+          data: new Uint8Array(size).fill((first + i) & 0xff),
+        }));
+        sent.push({ ...append('n1', 'n2', first, 0), entries });
+      }
+      // Several sends per turn and several turns: frames share pumps (one writev) and wait for room.
+      for (let k = 0; k < sent.length; k += 6) {
+        a.transport.send(sent.slice(k, k + 6));
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      await waitFor(
+        () => b.received.length === sent.length,
+        `${sent.length} appends (randomMask ${randomMask})`,
+      );
+      const got = b.received.map((m) => (m.type === 'append' ? m.entries : []));
+      expect(got.flat().map((e) => e.index)).toEqual(sent.flatMap((m) => m.entries.map((e) => e.index)));
+      for (const entry of got.flat()) {
+        const size = sizes[(entry.index - 1) % sizes.length]!;
+        expect(entry.data.length).toBe(size);
+        expect(entry.data.every((byte) => byte === (entry.index & 0xff))).toBe(true);
+      }
+    }
+  });
+
   it('works with random masking too', async () => {
     const a = await startNode('n1', { randomMask: true });
     const b = await startNode('n2');
