@@ -56,6 +56,16 @@ export interface RaftLimits {
   /** Leader heartbeat period. Default 1: several heartbeats fit in an election timeout even with loss. */
   heartbeatIntervalTicks: number;
   /**
+   * After `forgetLeader()` (the driver saw both links to the leader close and a redial refused: its
+   * process is gone) a follower campaigns after 1 + random(S) ticks instead of a whole randomized
+   * election timeout. Two survivors collide only when they start within one vote round trip of each
+   * other: with ticks of different processes out of phase that takes the same draw and close
+   * phases, so a few ticks separate them nearly always, and a collision costs one short round
+   * (elections stay on short timeouts, T/4 to T/2, for two election timeouts after forgetLeader).
+   * Default 3 (50–150 ms at the driver's 50 ms tick).
+   */
+  leaderGoneSpreadTicks: number;
+  /**
    * Bytes of entry data per AppendEntries message (at least one entry is always sent). Default
    * 128 KiB: about a hundred 1 KiB messages, the frame size that beat larger frames in the
    * data-path experiment (speed-of-light.md), while keeping several batches in flight.
@@ -106,6 +116,7 @@ export interface RaftLimits {
 export const DEFAULT_LIMITS: RaftLimits = {
   electionTimeoutTicks: 10,
   heartbeatIntervalTicks: 1,
+  leaderGoneSpreadTicks: 3,
   maxAppendBytes: 128 * 1024,
   maxInflightAppends: 64,
   maxInflightBytes: 8 * 1024 * 1024,
@@ -130,6 +141,9 @@ export function resolveLimits(overrides: Partial<RaftLimits> | undefined): RaftL
     invariantFailed(
       `need 1 <= heartbeatIntervalTicks (${limits.heartbeatIntervalTicks}) < electionTimeoutTicks (${limits.electionTimeoutTicks})`,
     );
+  }
+  if (limits.leaderGoneSpreadTicks < 1) {
+    invariantFailed(`leaderGoneSpreadTicks must be at least 1, got ${limits.leaderGoneSpreadTicks}`);
   }
   if (limits.maxInflightAppends < 1 || limits.snapshotChunksInflight < 1 || limits.snapshotChunkBytes < 1) {
     invariantFailed('maxInflightAppends, snapshotChunksInflight and snapshotChunkBytes must be at least 1');

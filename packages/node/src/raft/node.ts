@@ -150,6 +150,13 @@ export class RaftNode {
   private electionElapsed = 0;
   private heartbeatElapsed = 0;
   private randomizedElectionTimeout = 0;
+  /**
+   * Ticks left of the short-election window opened by `forgetLeader` (0: closed). While open, every
+   * election timeout drawn is short, so a split vote between survivors costs a short round, not a
+   * full timeout. Closed by hearing from a leader or becoming one, and after two election timeouts
+   * at most, so a cluster whose elections keep failing falls back to ordinary timeouts.
+   */
+  private leaderGoneTicks = 0;
   private votes = new Map<NodeId, boolean>();
   /** A candidate's own vote: not yet in a Ready, in Ready `n` (counted once it is durable), or counted. */
   private selfVote: 'awaiting-ready' | number | 'counted' = 'counted';
@@ -246,19 +253,21 @@ export class RaftNode {
   }
 
   /**
-   * The driver has reason to believe the leader is gone (its link dropped and reconnecting failed):
-   * stop honouring the leader's lease and campaign after a short random delay (1 to half an
-   * election timeout ticks) instead of a full randomized election timeout. PreVote still applies,
-   * so a follower merely cut off from a live leader cannot disrupt the cluster: the others still
-   * hear from that leader, keep its lease and refuse. Safety never rests on the lease (reads use
-   * ReadIndex), only liveness does. A no-op unless this node is a follower that knows a leader.
+   * The driver has reason to believe the leader is gone (both links to it closed and redialing was
+   * refused): stop honouring the leader's lease and campaign after 1 + random(leaderGoneSpreadTicks)
+   * ticks instead of a full randomized election timeout; for the next two election timeouts, failed
+   * elections (a split vote between survivors that started together) are retried on short timeouts
+   * too (see `leaderGoneTicks`). PreVote still applies, so a follower merely cut off from a live
+   * leader cannot disrupt the cluster: the others still hear from that leader, keep its lease and
+   * refuse. Safety never rests on timeouts or the lease (reads use ReadIndex), only liveness does.
+   * A no-op unless this node is a follower that knows a leader.
    */
   forgetLeader(): void {
     if (this.role !== 'follower' || this.leader === null) return;
     this.logger?.info({ leader: this.leader, term: this.term }, 'forgetting the leader');
     this.leader = null;
-    const spreadTicks = Math.max(1, Math.floor(this.limits.electionTimeoutTicks / 2));
-    const delayTicks = 1 + this.randomInt(spreadTicks);
+    this.leaderGoneTicks = 2 * this.limits.electionTimeoutTicks;
+    const delayTicks = 1 + this.randomInt(this.limits.leaderGoneSpreadTicks);
     // Only ever brings the election closer; the lease check needs electionElapsed past the timeout.
     this.electionElapsed = Math.max(this.electionElapsed, this.randomizedElectionTimeout - delayTicks);
   }
@@ -573,8 +582,7 @@ export class RaftNode {
     this.leader = null;
     this.electionElapsed = 0;
     this.heartbeatElapsed = 0;
-    this.randomizedElectionTimeout =
-      this.limits.electionTimeoutTicks + this.randomInt(this.limits.electionTimeoutTicks);
+    this.randomizedElectionTimeout = this.drawElectionTimeout();
     this.votes.clear();
     this.selfVote = 'counted';
     this.progress.clear();
@@ -584,8 +592,28 @@ export class RaftNode {
     this.reads.clear();
   }
 
+  /**
+   * Ticks until a follower or candidate campaigns: random in [T, 2T) (thesis §5.2); in the window
+   * after `forgetLeader`, random in [T/4, T/2), long enough for a vote round (an fsync on each side)
+   * on a busy machine, short against a full timeout.
+   */
+  private drawElectionTimeout(): number {
+    const t = this.limits.electionTimeoutTicks;
+    if (this.leaderGoneTicks === 0) return t + this.randomInt(t);
+    const quarter = Math.max(1, Math.floor(t / 4));
+    return quarter + this.randomInt(quarter);
+  }
+
+  /** A leader is known again: close the short-election window (no effect when it is closed). */
+  private leaderKnown(): void {
+    if (this.leaderGoneTicks === 0) return;
+    this.leaderGoneTicks = 0;
+    this.randomizedElectionTimeout = this.drawElectionTimeout();
+  }
+
   private becomeFollower(term: number, leader: NodeId | null): void {
     if (this.role === 'leader') this.logger?.info({ term }, 'stepping down');
+    if (leader !== null) this.leaderGoneTicks = 0;
     this.resetRoleState(term);
     this.role = 'follower';
     this.leader = leader;
@@ -593,6 +621,7 @@ export class RaftNode {
 
   private becomeLeader(): void {
     if (this.role !== 'candidate') invariantFailed(`becoming leader from ${this.role}`);
+    this.leaderGoneTicks = 0;
     this.resetRoleState(this.term);
     this.role = 'leader';
     this.leader = this.id;
@@ -604,6 +633,7 @@ export class RaftNode {
   }
 
   private tickElection(): void {
+    if (this.leaderGoneTicks > 0) this.leaderGoneTicks--;
     this.electionElapsed++;
     if (this.isPromotable() && this.electionElapsed >= this.randomizedElectionTimeout) {
       this.electionElapsed = 0;
@@ -785,6 +815,7 @@ export class RaftNode {
   private followLeader(from: NodeId): void {
     if (this.role === 'leader') invariantFailed(`two leaders in term ${this.term}: ${this.id} and ${from}`);
     if (this.role !== 'follower') this.becomeFollower(this.term, from);
+    this.leaderKnown();
     if (this.leader === null) this.leader = from;
     if (this.leader !== from) invariantFailed(`term ${this.term} has leaders ${this.leader} and ${from}`);
     this.electionElapsed = 0;

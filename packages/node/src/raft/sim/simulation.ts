@@ -5,7 +5,8 @@
  * duplicates, delays (and so reorders) messages and is partitioned (symmetric splits, one-way cuts,
  * leader isolation); nodes crash (losing unsynced writes) and restart; members are added as
  * learners, promoted and removed; leadership is transferred; followers forget their leader (fast
- * failover's input, also while that leader lives); snapshots are taken and compaction
+ * failover's input, also while that leader lives, and most survivors of a crashed leader together,
+ * so that their short-timeout elections may collide); snapshots are taken and compaction
  * forces InstallSnapshot on lagging nodes. Healed: every fault stops, crashed nodes restart, and a
  * leader must be elected and commit a marker entry on every member within a bounded virtual time.
  * Safety is checked after every event (see checker.ts); liveness only after healing.
@@ -379,7 +380,27 @@ class Simulation {
     if (leader === null) return false;
     leader.crash();
     this.trace(`FAULT crash leader ${leader.id}`);
+    this.queue.schedule(this.rng.between(1, 30), () => this.survivorsForget(leader.id));
     return true;
+  }
+
+  /**
+   * As the driver does once both links to a dead leader are closed and redialing is refused, most
+   * survivors that followed it forget it at about the same moment and campaign on short timeouts:
+   * the case where two of them may start together and split the vote.
+   */
+  private survivorsForget(deadLeader: NodeId): void {
+    if (this.healed) return;
+    const followers = this.aliveNodes().filter(
+      (node) => node.raft.status().leader === deadLeader && this.rng.chance(0.8),
+    );
+    if (followers.length === 0) return;
+    for (const node of followers) {
+      node.raft.forgetLeader();
+      node.drive();
+    }
+    this.trace(`survivors forget leader ${deadLeader}: ${followers.map((n) => n.id).join(',')}`);
+    this.count('survivors forget a crashed leader');
   }
 
   /** Crashes a node and restarts it a moment later (a process restart rather than an outage). */
