@@ -10,6 +10,7 @@ import {
   type DeliveredMessage,
   FlotillaError,
   invalidArgument,
+  isFlotillaError,
   isValidQueueName,
   type Push,
   type QueueOptions,
@@ -165,8 +166,12 @@ export class FlotillaClient {
     });
     this.publisher = new Publisher(
       {
-        publish: (queue, messages, signal) =>
-          this.link.call('publish', () => ({ queue, messages: messages() }), { idempotent: true, signal }),
+        publish: (queue, messages, signal, onRetry) =>
+          this.link.call('publish', () => ({ queue, messages: messages() }), {
+            idempotent: true,
+            signal,
+            onRetry,
+          }),
         limits: () => this.link.limits,
       },
       options,
@@ -182,8 +187,15 @@ export class FlotillaClient {
               : op === 'reject'
                 ? { items, deadLetter: true }
                 : { items, ms: arg ?? 0 };
-        const outcomes = await this.link.call(wireOp, params as never, { idempotent: true });
-        return (outcomes as { failed: Array<{ index: number; code: FlotillaError['code'] }> }).failed;
+        let uncertain: FlotillaError | null = null;
+        const outcomes = await this.link.call(wireOp, params as never, {
+          idempotent: true,
+          onRetry: (failure) => {
+            if (failure.maybeApplied) uncertain = failure;
+          },
+        });
+        const { failed } = outcomes as { failed: Array<{ index: number; code: FlotillaError['code'] }> };
+        return { failed, uncertain };
       },
       maxAckBatch: () => this.link.limits.maxAckBatch,
     });
@@ -312,10 +324,10 @@ export class FlotillaClient {
 
   /**
    * Publishes several messages; resolves with their receipts in order. Every entry is checked
-   * before anything is sent. Not atomic: on failure the error (the first one's code) lists in
-   * `details.failed` the indexes that failed and in `details.receipts` what was stored; when some
-   * outcomes are unknown (TIMEOUT, CANCELLED...) `details.idempotencyKeys` gives every entry's key
-   * for a safe retry. `timeoutMs` and `signal` bound the whole batch as for `publish`.
+   * before anything is sent. Not atomic: on failure the error (the code of the first failure of
+   * unknown outcome if any, else of the first failure) lists in `details.failed` the indexes that
+   * failed and in `details.receipts` what was stored; when some outcomes are unknown (TIMEOUT,
+   * CANCELLED...) `details.idempotencyKeys` gives every entry's key for a safe retry. `timeoutMs` and `signal` bound the whole batch as for `publish`.
    */
   async publishBatch(
     queue: string,
@@ -343,12 +355,14 @@ export class FlotillaClient {
     );
     const failed = failures.flatMap((failure, index) => (failure === null ? [] : [index]));
     if (failed.length === 0) return receipts as PublishReceipt[];
-    const first = failures[failed[0]!]!;
-    const unknown = failures.some((failure) => failure?.maybeApplied === true);
-    const keys = unknown ? { idempotencyKeys: built.map(({ message }) => message.idempotencyKey) } : {};
+    // The batch's code is a maybe-applied one if any entry may have been stored: a definite code
+    // would tell the caller that nothing failed was stored.
+    const uncertain = failures.find((failure) => failure?.maybeApplied === true);
+    const first = uncertain ?? failures[failed[0]!]!;
+    const keys = uncertain ? { idempotencyKeys: built.map(({ message }) => message.idempotencyKey) } : {};
     throw new FlotillaError(
       first.code,
-      `publishBatch: ${failed.length} of ${entries.length} messages failed; first: ${first.message}`,
+      `publishBatch: ${failed.length} of ${entries.length} messages failed; ${uncertain ? 'first of unknown outcome' : 'first'}: ${first.message}`,
       { ...first.details, failed, receipts, ...keys },
       { cause: first },
     );
@@ -601,7 +615,7 @@ export class FlotillaClient {
     if (error.code === 'CLOSED') return;
     // Deliveries of an earlier connection are expected to have lost their leases: the message comes back.
     const stale = message.connectionEpoch !== this.link.connection?.epoch;
-    if (stale && error.code === 'LEASE_EXPIRED') return;
+    if (stale && (error.code === 'LEASE_EXPIRED' || isFlotillaError(error.cause, 'LEASE_EXPIRED'))) return;
     this.events.emit('error', error);
   }
 

@@ -12,7 +12,9 @@
  *
  * Retrying: a request is repeated within its deadline when nothing was applied (NOT_LEADER,
  * UNAVAILABLE, OVERLOADED) and, for idempotent requests only, when the outcome is unknown
- * (CONNECTION_LOST, TIMEOUT). Everything else surfaces as the typed error.
+ * (CONNECTION_LOST, TIMEOUT). Everything else surfaces as the typed error, except that once an
+ * attempt may have been applied, the final error says so (see `outcomeUnknown`) whatever the last
+ * attempt's code.
  */
 
 import {
@@ -35,6 +37,7 @@ import {
   Deadline,
   type Deferred,
   deferred,
+  outcomeUnknown,
   sleep,
   toFlotillaError,
 } from './util.js';
@@ -73,6 +76,8 @@ export interface CallOptions<K extends OpName> {
   signal?: AbortSignal;
   /** Runs synchronously when the result arrives, before later frames are read. */
   onResult?: (result: ResultMap[K]) => void;
+  /** Told of every failed attempt that is about to be retried (a later success may follow). */
+  onRetry?: (failure: FlotillaError) => void;
 }
 
 /** Codes after which no reconnect can help: the client closes with them. */
@@ -180,6 +185,8 @@ export class LeaderLink {
     const onAbort = () => deadline.cancel(cancelledError(op, signal!, { sent }));
     if (signal?.aborted) onAbort();
     signal?.addEventListener('abort', onAbort, { once: true });
+    // Failed attempts that were retried: the final error says "maybe applied" if any of them may have been.
+    const retried: FlotillaError[] = [];
     try {
       for (let attempt = 1; ; attempt++) {
         const connection = await deadline.race(this.awaitConnection(), sent);
@@ -190,9 +197,15 @@ export class LeaderLink {
         } catch (error) {
           const failure = toFlotillaError(error);
           if (deadline.expired || !mayRetry(failure, options.idempotent)) throw failure;
+          retried.push(failure);
+          options.onRetry?.(failure);
           await this.recover(connection, failure, attempt, deadline);
         }
       }
+    } catch (error) {
+      const failure = toFlotillaError(error);
+      const timedOut = deadline.expired && failure.code === 'TIMEOUT';
+      throw timedOut ? timeoutAfterAttempts(failure, retried) : outcomeUnknown(op, failure, retried);
     } finally {
       signal?.removeEventListener('abort', onAbort);
       deadline.clear();
@@ -462,6 +475,24 @@ export class LeaderLink {
     this.leaderId = leaderId;
     this.events.emit('leaderChanged', { leaderId, previousLeaderId });
   }
+}
+
+/**
+ * The TIMEOUT of a call whose deadline passed after failed attempts (during a backoff pause, while
+ * reconnecting, or with one more attempt unanswered): it keeps the last failed attempt's error as
+ * its cause and lists every attempt, so the caller still learns why the attempts failed
+ * (UNAVAILABLE: no quorum...). TIMEOUT itself already says "maybe applied".
+ */
+function timeoutAfterAttempts(timeout: FlotillaError, retried: FlotillaError[]): FlotillaError {
+  const lastAttempt = retried.at(-1);
+  if (lastAttempt === undefined) return timeout;
+  const attempts = [...retried, timeout].map(({ code, message }) => ({ code, message }));
+  return new FlotillaError(
+    timeout.code,
+    `${timeout.message}; the last failed attempt: ${lastAttempt.code}: ${lastAttempt.message}`,
+    { ...timeout.details, attempts },
+    { cause: lastAttempt },
+  );
 }
 
 function mayRetry(failure: FlotillaError, idempotent: boolean): boolean {

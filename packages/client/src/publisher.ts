@@ -22,7 +22,14 @@ import {
   type PublishResult,
   type ServerLimitsInfo,
 } from '@flotilla/shared';
-import { afterTurn, cancelledError, type IdempotencyKeys, toFlotillaError } from './util.js';
+import {
+  afterTurn,
+  cancelledError,
+  type IdempotencyKeys,
+  lastAttemptError,
+  outcomeUnknown,
+  toFlotillaError,
+} from './util.js';
 
 /** Options of one published message. */
 export interface PublishOptions {
@@ -84,9 +91,15 @@ export interface PublishTransport {
   /**
    * Sends one publish frame, retrying while that is safe; rejects with the final error. The
    * messages are asked for again before every attempt (messages whose callers gave up are left
-   * out); `signal` aborts when none is left.
+   * out); `signal` aborts when none is left. `onRetry` hears of every failed attempt that is
+   * retried.
    */
-  publish(queue: string, messages: () => PublishMessage[], signal: AbortSignal): Promise<PublishResult>;
+  publish(
+    queue: string,
+    messages: () => PublishMessage[],
+    signal: AbortSignal,
+    onRetry: (failure: FlotillaError) => void,
+  ): Promise<PublishResult>;
   limits(): ServerLimitsInfo;
 }
 
@@ -122,6 +135,12 @@ interface Frame {
   /** Entries not done yet: at 0 while the frame is still being sent, it is stopped. */
   live: number;
   abort: AbortController;
+  /**
+   * Every failed attempt of this frame so far, oldest first, each the server's or the link's own
+   * error. Once one of them may have stored the messages (a lost connection...), a later definite
+   * failure of the frame is reported as outcome unknown.
+   */
+  attempts: FlotillaError[];
 }
 
 /** Room left in a frame for everything but the messages (envelope, queue name). */
@@ -238,6 +257,15 @@ function culpritIndex(error: FlotillaError, count: number): number | undefined {
   if (match === null) return undefined;
   const index = Number(match[1]);
   return index < count ? index : undefined;
+}
+
+/**
+ * `failure`, the error of a frame's last attempt, as its callers see it: outcome unknown if an
+ * earlier attempt of the frame (`earlier`, which may already list attempts that `failure`
+ * accounts for) may have stored the messages.
+ */
+function frameError(queue: string, failure: FlotillaError, earlier: readonly FlotillaError[]): FlotillaError {
+  return outcomeUnknown(`publish to ${queue}`, failure, earlier);
 }
 
 /** The server's error about one message, re-labelled for that message's own caller. */
@@ -455,7 +483,8 @@ export class Publisher {
    * refuses by index is failed alone and the rest sent again.
    */
   private async sendFrame(queue: string, entries: Entry[]): Promise<void> {
-    const frame: Frame = { entries, live: entries.length, abort: new AbortController() };
+    const frame: Frame = { entries, live: entries.length, abort: new AbortController(), attempts: [] };
+    const onRetry = (failure: FlotillaError) => frame.attempts.push(failure);
     for (const entry of entries) {
       entry.state = 'sending';
       entry.frame = frame;
@@ -468,18 +497,23 @@ export class Publisher {
         return attempted.map((entry) => entry.message);
       };
       try {
-        const result = await this.transport.publish(queue, messages, frame.abort.signal);
+        const result = await this.transport.publish(queue, messages, frame.abort.signal, onRetry);
         this.settleFrame(attempted, result);
         return;
       } catch (error) {
+        // The transport already reports outcome unknown across its own attempts, but a frame's
+        // attempts may span several transport calls (one more per message refused by index).
         const failure = toFlotillaError(error);
-        const culprit = culpritIndex(failure, attempted.length);
+        const refusal = lastAttemptError(failure);
+        const culprit = culpritIndex(refusal, attempted.length);
         if (culprit === undefined) {
-          for (const entry of frame.entries) this.settle(entry, failure);
+          const final = frameError(queue, failure, frame.attempts);
+          for (const entry of frame.entries) this.settle(entry, final);
           return;
         }
         const refused = attempted[culprit]!;
-        this.settle(refused, errorForCulprit(failure));
+        this.settle(refused, frameError(queue, errorForCulprit(refusal), frame.attempts));
+        frame.attempts.push(refusal);
         frame.entries = frame.entries.filter((entry) => entry !== refused);
       }
     }

@@ -4,26 +4,35 @@
  * split only at the server's maxAckBatch. Each
  * caller's promise settles from its own item's outcome: the server lists only failed items, by
  * index. Settlements are idempotent per deliveryId, so a frame whose outcome is unknown (lost
- * connection, timeout) is safely sent again.
+ * connection, timeout) is safely sent again. A retry's item failure may then be caused by the lost
+ * attempt itself (a nack that was applied, the message redelivered, and the retry told
+ * LEASE_EXPIRED): such failures are reported as outcome unknown, see `itemFailure`.
  */
 
 import { type AckItem, FlotillaError } from '@flotilla/shared';
 import type { Message, Settler } from './message.js';
-import { afterTurn, deferred } from './util.js';
+import { afterTurn, deferred, outcomeUnknown } from './util.js';
 
 /** How a group of deliveries is settled: `reject` is a nack with `deadLetter`. */
 export type SettleOp = 'ack' | 'nack' | 'reject' | 'extend';
 
 /** What settlements need from the client: sending a request with retries. */
 export interface SettlementTransport {
-  /** Sends an ack/nack/extend frame (retried while the outcome is unknown) and returns failed items. */
-  settle(
-    op: SettleOp,
-    items: AckItem[],
-    arg: number | undefined,
-  ): Promise<Array<{ index: number; code: FlotillaError['code'] }>>;
+  /**
+   * Sends an ack/nack/extend frame (retried while the outcome is unknown) and returns the failed
+   * items, and the maybe-applied failure of an earlier attempt if there was one.
+   */
+  settle(op: SettleOp, items: AckItem[], arg: number | undefined): Promise<SettleOutcome>;
   /** Current maxAckBatch. */
   maxAckBatch(): number;
+}
+
+/** What one settlement frame came to. */
+export interface SettleOutcome {
+  /** Items the server refused, by index in the frame. */
+  failed: Array<{ index: number; code: FlotillaError['code'] }>;
+  /** A failed attempt before the one that answered, which may have been applied; else null. */
+  uncertain: FlotillaError | null;
 }
 
 interface PendingItem {
@@ -114,7 +123,7 @@ export class Settlements implements Settler {
   private async send(group: Group, batch: PendingItem[]): Promise<void> {
     this.inFlight += batch.length;
     try {
-      const failed = await this.transport.settle(
+      const { failed, uncertain } = await this.transport.settle(
         group.op,
         batch.map((pending) => pending.item),
         group.arg,
@@ -123,7 +132,7 @@ export class Settlements implements Settler {
       batch.forEach((pending, index) => {
         const code = failures.get(index);
         if (code === undefined) pending.resolve();
-        else pending.reject(itemError(group.op, pending.item, code));
+        else pending.reject(itemFailure(group.op, pending.item, code, uncertain));
       });
     } catch (error) {
       const failure = error instanceof FlotillaError ? error : new FlotillaError('INTERNAL', String(error));
@@ -152,4 +161,26 @@ function itemError(op: string, item: AckItem, code: FlotillaError['code']): Flot
       deliveryId: item.deliveryId,
     },
   );
+}
+
+/**
+ * An item's failure as its caller sees it. After an earlier attempt of the frame that may have
+ * been applied, the item's code may be that attempt's doing (an applied nack made the message
+ * ready, it was delivered again, and the retry was told LEASE_EXPIRED), so it is reported as
+ * outcome unknown. Except LEASE_EXPIRED on an ack or a reject: both remove the message when
+ * applied, and a settlement of a message that left the queue succeeds, so LEASE_EXPIRED proves
+ * the earlier attempt did not apply either.
+ */
+function itemFailure(
+  op: SettleOp,
+  item: AckItem,
+  code: FlotillaError['code'],
+  uncertain: FlotillaError | null,
+): FlotillaError {
+  const error = itemError(op, item, code);
+  if (uncertain === null) return error;
+  if (code === 'LEASE_EXPIRED' && (op === 'ack' || op === 'reject')) return error;
+  return outcomeUnknown(`${op} of ${item.queue}#${item.seq} (delivery ${item.deliveryId})`, error, [
+    uncertain,
+  ]);
 }

@@ -1,12 +1,21 @@
 /**
  * Proves the runtime helpers: backoff grows exponentially to its cap with jitter inside bounds,
  * generated idempotency keys are unique and well-formed, deadlines reject with TIMEOUT and cancel
- * the attempt in flight, and the turn scheduler runs after the promise continuations of a turn.
+ * the attempt in flight, the turn scheduler runs after the promise continuations of a turn, and a
+ * definite failure after an attempt of unknown outcome is reported as of unknown outcome.
  */
 
 import { describe, expect, it } from 'vitest';
 import { FlotillaError } from './index.js';
-import { afterTurn, backoffDelayMs, Deadline, IdempotencyKeys, randomBase64Url } from './util.js';
+import {
+  afterTurn,
+  backoffDelayMs,
+  Deadline,
+  IdempotencyKeys,
+  lastAttemptError,
+  outcomeUnknown,
+  randomBase64Url,
+} from './util.js';
 
 describe('backoffDelayMs', () => {
   const options = { initialMs: 100, maxMs: 2_000 };
@@ -83,4 +92,32 @@ it('afterTurn runs once the promise continuations of the turn have run', async (
     .then(() => order.push('continuation 2'));
   await done;
   expect(order).toEqual(['continuation 1', 'continuation 2', 'after turn']);
+});
+
+describe('outcomeUnknown', () => {
+  const lost = new FlotillaError('CONNECTION_LOST', 'socket closed');
+  const refused = new FlotillaError('UNAVAILABLE', 'no quorum');
+  const missing = new FlotillaError('QUEUE_NOT_FOUND', 'no queue q');
+
+  it('turns a definite last failure after a maybe-applied attempt into outcome unknown', () => {
+    const error = outcomeUnknown('publish', missing, [refused, lost, refused]);
+    expect(error.code).toBe('CONNECTION_LOST');
+    expect(error.maybeApplied).toBe(true);
+    expect(error.cause).toBe(missing);
+    expect(error.details.attempts).toEqual([
+      { code: 'UNAVAILABLE', message: 'no quorum' },
+      { code: 'CONNECTION_LOST', message: 'socket closed' },
+      { code: 'UNAVAILABLE', message: 'no quorum' },
+      { code: 'QUEUE_NOT_FOUND', message: 'no queue q' },
+    ]);
+    expect(lastAttemptError(error)).toBe(missing);
+  });
+
+  it('leaves the last failure alone when it is maybe-applied or no earlier attempt was', () => {
+    const timeout = new FlotillaError('TIMEOUT', 'late');
+    expect(outcomeUnknown('publish', timeout, [lost])).toBe(timeout);
+    expect(outcomeUnknown('publish', missing, [refused, refused])).toBe(missing);
+    expect(outcomeUnknown('publish', missing, [])).toBe(missing);
+    expect(lastAttemptError(missing)).toBe(missing);
+  });
 });

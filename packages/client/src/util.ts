@@ -4,7 +4,7 @@
  * browsers and Node alike (no Node-only globals).
  */
 
-import { FlotillaError } from '@flotilla/shared';
+import { type ErrorCode, FlotillaError } from '@flotilla/shared';
 
 /** A promise with its resolve/reject exposed, for waiters that something else completes. */
 export interface Deferred<T> {
@@ -203,4 +203,48 @@ export function toFlotillaError(error: unknown): FlotillaError {
   if (error instanceof FlotillaError) return error;
   const message = error instanceof Error ? error.message : String(error);
   return new FlotillaError('INTERNAL', message, {}, { cause: error });
+}
+
+/** One failed attempt of a request, as listed in `details.attempts` of an outcome-unknown error. */
+export interface FailedAttempt {
+  code: ErrorCode;
+  message: string;
+}
+
+/**
+ * The error for a request whose last attempt failed with `last` after the failed attempts
+ * `earlier` (oldest first). Reporting `last` as it is would tell the caller "nothing was applied"
+ * when its code is definite (UNAVAILABLE, NOT_LEADER, QUEUE_NOT_FOUND...), which is not known if an
+ * earlier attempt ended with a maybe-applied code (CONNECTION_LOST, TIMEOUT...): that attempt may
+ * have been applied. So the error then takes the code of the latest such attempt, with `last` as
+ * its cause and every attempt in `details.attempts`. `last` is returned unchanged when it is
+ * maybe-applied itself or when no earlier attempt was.
+ */
+export function outcomeUnknown(
+  what: string,
+  last: FlotillaError,
+  earlier: readonly FlotillaError[],
+): FlotillaError {
+  if (last.maybeApplied) return last;
+  const uncertain = earlier.findLast((attempt) => attempt.maybeApplied);
+  if (uncertain === undefined) return last;
+  const attempts = [...earlier, last].map(({ code, message }): FailedAttempt => ({ code, message }));
+  return new FlotillaError(
+    uncertain.code,
+    `${what}: outcome unknown: an earlier attempt ended with ${uncertain.code} and may have been applied ` +
+      `(${uncertain.message}); the last attempt failed with ${last.code}: ${last.message}`,
+    { sent: true, attempts },
+    { cause: last },
+  );
+}
+
+/**
+ * The last attempt's own error inside `error`: its cause when `error` lists the request's
+ * attempts (an outcome-unknown error from `outcomeUnknown`, or a TIMEOUT after failed attempts),
+ * else `error` itself. For reading the server's answer (which message it refused), not for
+ * reporting: the outer error is what the caller must be told.
+ */
+export function lastAttemptError(error: FlotillaError): FlotillaError {
+  const wrapped = error.maybeApplied && Array.isArray(error.details.attempts);
+  return wrapped && error.cause instanceof FlotillaError ? error.cause : error;
 }
