@@ -4,6 +4,13 @@
  * nothing about leaders or retries; the client decides which connection to use and what to do
  * when a request fails. When the socket closes, every request still outstanding fails with
  * CONNECTION_LOST (its outcome is unknown).
+ *
+ * Liveness: a node that stops without closing its sockets (a paused process, a vanished host, a
+ * half-open TCP connection) would hold requests until their deadlines. So once the node has been
+ * silent for `heartbeatIntervalMs`, the connection sends a probe (the cheap, local `cluster` op;
+ * browsers have no ping API), and if nothing at all arrives within `heartbeatTimeoutMs` after it,
+ * the connection closes itself with CONNECTION_LOST (`details.unresponsive`). A connection that
+ * hears frames never probes; an idle one sends one small request per interval.
  */
 
 import {
@@ -45,6 +52,10 @@ export interface ConnectionOptions {
   helloTimeoutMs: number;
   /** Sequence number of this connection among the client's connections (1, 2, ...). */
   epoch: number;
+  /** Silence from the node, in ms, after which a probe is sent. */
+  heartbeatIntervalMs: number;
+  /** How long after a probe, in ms, silence means the node is gone. */
+  heartbeatTimeoutMs: number;
 }
 
 interface PendingRequest {
@@ -72,6 +83,12 @@ export class Connection {
   private retiring = false;
   /** Set when open() gave up: a socket that opens later is closed at once. */
   private abandoned = false;
+  /** When a frame last arrived from the node (ms, monotonic clock). */
+  private lastHeardMs = 0;
+  private watchdog: ReturnType<typeof setTimeout> | null = null;
+  /** The last liveness probe (to forget it when the connection retires), and when it went out while unanswered. */
+  private probe: RequestHandle<unknown> | null = null;
+  private probeSentMs: number | null = null;
 
   private constructor(
     readonly url: string,
@@ -96,6 +113,7 @@ export class Connection {
     timedOut.promise.catch(() => {});
     try {
       await Promise.race([connection.handshake(options), timedOut.promise]);
+      connection.watch(options.heartbeatIntervalMs, options.heartbeatTimeoutMs);
       return connection;
     } catch (error) {
       connection.abandoned = true;
@@ -194,6 +212,7 @@ export class Connection {
    */
   retire(): void {
     this.retiring = true;
+    this.probe?.cancel();
     if (this.pending.size === 0) this.close(CLOSE_NORMAL, 'client moved to another node');
   }
 
@@ -202,6 +221,51 @@ export class Connection {
     if (this.closedError !== null) return;
     this.socket.close(code, reason);
     this.handleClose(code, reason, error);
+  }
+
+  /**
+   * Starts the liveness check: wakes up when `intervalMs` of silence would have passed since the
+   * last frame, probes, and gives up `timeoutMs` after the probe if nothing was heard since. One
+   * timer per connection, re-armed only when it fires (a frame costs a clock read, no timer).
+   */
+  private watch(intervalMs: number, timeoutMs: number): void {
+    this.lastHeardMs = monotonicMs();
+    const check = () => {
+      this.watchdog = null;
+      if (this.closedError !== null) return;
+      const now = monotonicMs();
+      if (this.probeSentMs !== null && this.lastHeardMs >= this.probeSentMs) this.probeSentMs = null;
+      if (this.probeSentMs !== null && now - this.probeSentMs >= timeoutMs) {
+        this.giveUp(now - this.lastHeardMs);
+        return;
+      }
+      if (this.probeSentMs === null && now - this.lastHeardMs >= intervalMs) this.sendProbe(now);
+      const wakeAtMs =
+        this.probeSentMs === null ? this.lastHeardMs + intervalMs : this.probeSentMs + timeoutMs;
+      this.watchdog = backgroundTimer(check, Math.max(1, wakeAtMs - now));
+    };
+    this.watchdog = backgroundTimer(check, intervalMs);
+  }
+
+  private sendProbe(now: number): void {
+    this.probeSentMs = now;
+    const probe = this.request('cluster', {});
+    this.probe = probe;
+    // Its answer matters only as a sign of life (handleFrame notes it); errors too.
+    probe.promise.then(
+      () => {},
+      () => {},
+    );
+  }
+
+  /** The node has been silent too long: close, failing what is outstanding with CONNECTION_LOST. */
+  private giveUp(silentMs: number): void {
+    const error = new FlotillaError(
+      'CONNECTION_LOST',
+      `${this.url} sent nothing for ${Math.round(silentMs)} ms, not even an answer to a probe: the node is unresponsive`,
+      { url: this.url, unresponsive: true, silentMs: Math.round(silentMs) },
+    );
+    this.close(4000, 'node unresponsive', error);
   }
 
   private nextId(): number {
@@ -217,6 +281,7 @@ export class Connection {
   }
 
   private handleFrame(frame: Uint8Array): void {
+    this.lastHeardMs = monotonicMs();
     const decoded = decodeServerFrame(frame);
     if (!decoded.ok) {
       // We cannot tell which request this answered: close so every outstanding one fails (and is retried).
@@ -267,6 +332,8 @@ export class Connection {
 
   private handleClose(code: number, reason: string, error?: FlotillaError): void {
     if (this.closedError !== null) return;
+    if (this.watchdog !== null) clearTimeout(this.watchdog);
+    this.watchdog = null;
     this.closedError =
       error ??
       new FlotillaError(
@@ -286,6 +353,18 @@ export class Connection {
     this.pending.clear();
     for (const request of pending) request.reject(error);
   }
+}
+
+/** A clock that never goes backwards (wall-clock steps must not fake or hide silence). */
+function monotonicMs(): number {
+  return globalThis.performance.now();
+}
+
+/** A timer that does not keep a Node process alive by itself (the socket does while it is open). */
+function backgroundTimer(run: () => void, ms: number): ReturnType<typeof setTimeout> {
+  const timer = setTimeout(run, ms);
+  (timer as { unref?: () => void }).unref?.();
+  return timer;
 }
 
 function rejected<T>(error: FlotillaError): RequestHandle<T> {

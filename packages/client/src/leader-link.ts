@@ -8,7 +8,10 @@
  * it use the leader's advertised URL, which may not be reachable from here (containers, port
  * mapping). With no leader known (an election) it backs off and tries the next URL.
  *
- * Reconnecting: exponential backoff with jitter, reset by the first successful request.
+ * Reconnecting: exponential backoff with jitter, reset by the first successful request. A URL
+ * whose connection was dropped as unresponsive (a paused node keeps its sockets open, see
+ * connection.ts) is avoided for a while, so the search for the new leader does not wait out a
+ * hello timeout on it, nor follow other nodes' stale word that it still leads.
  *
  * Retrying: a request is repeated within its deadline when nothing was applied (NOT_LEADER,
  * UNAVAILABLE, OVERLOADED) and, for idempotent requests only, when the outcome is unknown
@@ -80,6 +83,13 @@ export interface CallOptions<K extends OpName> {
   onRetry?: (failure: FlotillaError) => void;
 }
 
+/**
+ * How long a URL whose node stopped answering is avoided, in ms: enough for an election (about a
+ * second) and for the other nodes to learn the new leader, short enough that a node that resumes
+ * is used again soon. Avoided, not banned: when every candidate is avoided, it is tried anyway.
+ */
+const AVOID_UNRESPONSIVE_MS = 10_000;
+
 /** Codes after which no reconnect can help: the client closes with them. */
 const FATAL: ReadonlySet<ErrorCode> = new Set(['UNAUTHORIZED', 'UNSUPPORTED_VERSION']);
 /** Codes that guarantee nothing was applied and another attempt may succeed. */
@@ -116,6 +126,8 @@ export class LeaderLink {
   private closedError: FlotillaError | null = null;
   private readonly closing = deferred<void>();
   private lastError: FlotillaError | null = null;
+  /** URLs whose node stopped answering, and until when (monotonic ms) to avoid them. */
+  private readonly unresponsive = new Map<string, number>();
   status: ClientStatus = 'connecting';
 
   constructor(
@@ -357,8 +369,8 @@ export class LeaderLink {
 
   private async tryOpen(url: string): Promise<Connection | null> {
     try {
-      this.webSocket ??= await defaultWebSocketFactory(this.options.heartbeatIntervalMs);
-      return await Connection.open(
+      this.webSocket ??= await defaultWebSocketFactory();
+      const connection = await Connection.open(
         {
           url,
           token: this.options.token,
@@ -366,6 +378,8 @@ export class LeaderLink {
           webSocket: this.webSocket,
           helloTimeoutMs: this.options.helloTimeoutMs,
           epoch: ++this.epochs,
+          heartbeatIntervalMs: this.options.heartbeatIntervalMs,
+          heartbeatTimeoutMs: this.options.heartbeatTimeoutMs,
         },
         {
           onPush: (connection, push) => this.handlePush(connection, push),
@@ -373,6 +387,8 @@ export class LeaderLink {
           onError: (_connection, error) => this.events.emit('error', error),
         },
       );
+      this.unresponsive.delete(url); // it answers again
+      return connection;
     } catch (error) {
       const failure = toFlotillaError(error);
       this.lastError = failure;
@@ -395,18 +411,36 @@ export class LeaderLink {
     return true;
   }
 
-  /** The URL of the next attempt: the leader's (by node id) if one is hinted, else the next server. */
+  /**
+   * The URL of the next attempt: the leader's (by node id) if one is hinted, else the next server;
+   * URLs of unresponsive nodes are skipped while there is another choice.
+   */
   private nextUrl(): string {
     const fromHint = this.hintedUrl();
-    if (fromHint !== null) {
+    if (fromHint !== null && !this.isAvoided(fromHint)) {
       this.lastAttempt = { url: fromHint, fromHint: true };
       return fromHint;
     }
+    // A hint naming a node that stopped answering is stale: ask the others who leads now.
+    if (fromHint !== null) this.hint = null;
     const servers = this.options.servers;
-    const url = servers[this.nextServer % servers.length]!;
+    let url = servers[this.nextServer % servers.length]!;
+    for (let tried = 0; tried < servers.length && this.isAvoided(url); tried++) {
+      this.nextServer = (this.nextServer + 1) % servers.length;
+      url = servers[this.nextServer]!;
+    }
     this.nextServer = (this.nextServer + 1) % servers.length;
     this.lastAttempt = { url, fromHint: false };
     return url;
+  }
+
+  /** Whether `url`'s node was found unresponsive lately (expired entries are dropped). */
+  private isAvoided(url: string): boolean {
+    const untilMs = this.unresponsive.get(url);
+    if (untilMs === undefined) return false;
+    if (globalThis.performance.now() < untilMs) return true;
+    this.unresponsive.delete(url);
+    return false;
   }
 
   private hintedUrl(): string | null {
@@ -453,6 +487,9 @@ export class LeaderLink {
     const failure =
       error ??
       new FlotillaError('CONNECTION_LOST', `left ${connection.url}: ${reason}`, { url: connection.url });
+    if (failure.details.unresponsive === true) {
+      this.unresponsive.set(connection.url, globalThis.performance.now() + AVOID_UNRESPONSIVE_MS);
+    }
     this.events.emit('disconnected', { url: connection.url, nodeId: connection.nodeId, error: failure });
     this.hooks.onDisconnected(connection);
     connection.retire();

@@ -43,10 +43,18 @@ export interface ConnectOptions {
    */
   maxBatchMessages?: number;
   /**
-   * Node only: ping the node this often and drop a connection that stays silent for a whole
-   * interval, so a vanished peer is noticed (default 10,000). Browsers answer server pings.
+   * Silence from the node, in ms, after which the SDK sends it a small probe request (default
+   * 2,000). Busy connections never probe; an idle one sends one probe per interval.
    */
   heartbeatIntervalMs?: number;
+  /**
+   * How long a probe may go unanswered, with nothing else heard, before the connection is dropped
+   * as dead (default 2,000). A paused or vanished node keeps its TCP connections open: without
+   * this the SDK would wait for request deadlines while a new leader serves within about a
+   * second. So a node silent for heartbeatIntervalMs + heartbeatTimeoutMs (4 s by default) is
+   * left; raise both where nodes may stall that long and still be healthy (long GC pauses).
+   */
+  heartbeatTimeoutMs?: number;
   /** Creates WebSockets (default: `ws` under Node, the global WebSocket elsewhere). */
   webSocket?: WebSocketFactory;
 }
@@ -64,6 +72,7 @@ export interface ResolvedOptions {
   maxUnconfirmedBytes: number;
   maxBatchMessages: number;
   heartbeatIntervalMs: number;
+  heartbeatTimeoutMs: number;
   webSocket: WebSocketFactory | undefined;
 }
 
@@ -77,7 +86,8 @@ export const DEFAULT_OPTIONS = {
   maxUnconfirmedMessages: 1_000,
   maxUnconfirmedBytes: 16 * 1024 * 1024,
   maxBatchMessages: 100,
-  heartbeatIntervalMs: 10_000,
+  heartbeatIntervalMs: 2_000,
+  heartbeatTimeoutMs: 2_000,
 } as const;
 
 /** The path of the client WebSocket on a node's listen port. */
@@ -169,6 +179,11 @@ export function resolveOptions(options: ConnectOptions): ResolvedOptions {
       options.heartbeatIntervalMs,
       DEFAULT_OPTIONS.heartbeatIntervalMs,
       'heartbeatIntervalMs',
+    ),
+    heartbeatTimeoutMs: positiveInt(
+      options.heartbeatTimeoutMs,
+      DEFAULT_OPTIONS.heartbeatTimeoutMs,
+      'heartbeatTimeoutMs',
     ),
     webSocket: options.webSocket,
   };

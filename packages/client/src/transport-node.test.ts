@@ -1,6 +1,7 @@
 /**
- * Proves the Node transport: frames arrive as bytes, and the heartbeat drops a connection whose
- * server stops answering pings (a half-open connection) while leaving a healthy one alone.
+ * Proves the Node transport: binary frames arrive as bytes, and a frame above the size cap closes
+ * the connection instead of being handed over. Liveness is the connection's job: see
+ * liveness.test.ts.
  */
 
 import { afterEach, expect, it } from 'vitest';
@@ -15,42 +16,36 @@ afterEach(async () => {
   await Promise.all(servers.splice(0).map((server) => new Promise((resolve) => server.close(resolve))));
 });
 
-async function listen(autoPong: boolean): Promise<{ server: WebSocketServer; url: string }> {
-  const server = new WebSocketServer({ host: '127.0.0.1', port: 0, autoPong });
+async function listen(firstFrame: Uint8Array): Promise<string> {
+  const server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
   servers.push(server);
   await new Promise((resolve) => server.once('listening', resolve));
-  server.on('connection', (socket) => socket.send(new Uint8Array([1, 2, 3])));
-  return { server, url: `ws://127.0.0.1:${(server.address() as { port: number }).port}` };
+  server.on('connection', (socket) => socket.send(firstFrame));
+  return `ws://127.0.0.1:${(server.address() as { port: number }).port}`;
 }
 
-it('delivers binary frames and closes the connection of a server that stops answering pings', async () => {
-  const { url } = await listen(false);
+it('delivers binary frames as bytes', async () => {
+  const url = await listen(new Uint8Array([1, 2, 3]));
   const frames: number[][] = [];
-  let closedWith: number | undefined;
-  const factory = createNodeWebSocketFactory({ heartbeatIntervalMs: 20 });
-  await openWebSocket(factory, url, {
+  const socket = await openWebSocket(createNodeWebSocketFactory(), url, {
     onFrame: (frame) => frames.push([...frame]),
+    onClose: () => {},
+  });
+  await waitFor(() => frames.length === 1, 'the first frame');
+  expect(frames).toEqual([[1, 2, 3]]);
+  socket.close();
+});
+
+it('closes the connection on a frame above the size cap', async () => {
+  const url = await listen(new Uint8Array(64 * 1024 * 1024 + 1));
+  let closedWith: number | undefined;
+  let frames = 0;
+  await openWebSocket(createNodeWebSocketFactory(), url, {
+    onFrame: () => frames++,
     onClose: (code) => {
       closedWith = code;
     },
   });
-  await waitFor(() => closedWith !== undefined, 'the heartbeat to drop the silent connection');
-  expect(frames).toEqual([[1, 2, 3]]);
-  expect(closedWith).toBe(1006);
-});
-
-it('keeps a connection whose server answers pings', async () => {
-  const { server, url } = await listen(true);
-  let pings = 0;
-  server.on('connection', (socket) => socket.on('ping', () => pings++));
-  let closed = false;
-  const socket = await openWebSocket(createNodeWebSocketFactory({ heartbeatIntervalMs: 10 }), url, {
-    onFrame: () => {},
-    onClose: () => {
-      closed = true;
-    },
-  });
-  await waitFor(() => pings >= 5, 'five heartbeats');
-  expect(closed).toBe(false);
-  socket.close();
+  await waitFor(() => closedWith !== undefined, 'the oversized frame to close the connection', 10_000);
+  expect(frames).toBe(0);
 });

@@ -120,7 +120,7 @@ const NODE_TRANSPORT_MODULE = './transport-node.js';
 
 /** What transport-node.ts exports (typed here without importing it). */
 interface NodeTransportModule {
-  createNodeWebSocketFactory(options: { heartbeatIntervalMs: number }): WebSocketFactory;
+  createNodeWebSocketFactory(): WebSocketFactory;
 }
 
 let nodeTransport: Promise<NodeTransportModule | null> | undefined;
@@ -134,15 +134,15 @@ async function loadNodeTransport(): Promise<NodeTransportModule | null> {
 }
 
 /**
- * The factory to use when the user gave none: `ws` under Node (when it loads), with a heartbeat
- * every `heartbeatIntervalMs`; else the global WebSocket (browsers answer server pings by
- * themselves). Fails with UNAVAILABLE when neither exists.
+ * The factory to use when the user gave none: `ws` under Node (when it loads), else the global
+ * WebSocket. Fails with UNAVAILABLE when neither exists. (Liveness is checked by the connection
+ * with protocol requests, the same on every runtime.)
  */
-export async function defaultWebSocketFactory(heartbeatIntervalMs: number): Promise<WebSocketFactory> {
+export async function defaultWebSocketFactory(): Promise<WebSocketFactory> {
   if (isNode()) {
     nodeTransport ??= loadNodeTransport();
     const transport = await nodeTransport;
-    if (transport !== null) return transport.createNodeWebSocketFactory({ heartbeatIntervalMs });
+    if (transport !== null) return transport.createNodeWebSocketFactory();
   }
   const Global = (globalThis as { WebSocket?: new (url: string) => WebSocketLike }).WebSocket;
   if (typeof Global === 'function') return (url) => new Global(url);

@@ -3,7 +3,8 @@
  * port, speaking the client protocol with the shared codec, all nodes serving one in-memory
  * broker. A test chooses the leader (followers answer NOT_LEADER naming it), can make the
  * leader's advertised URL unreachable (so only following by node id works), drop connections,
- * send goingAway, refuse, hold or swallow any request, and inspect every request received.
+ * send goingAway, refuse, hold or swallow any request, freeze a node (it stops answering but keeps
+ * its connections open, like a paused process), and inspect every request received.
  *
  * Node-only (it imports `ws`); never exported from the SDK's entry point. The broker package's
  * real gateway replaces it in cluster tests.
@@ -80,6 +81,7 @@ class FakeSession {
   ) {}
 
   send(frame: Uint8Array): void {
+    if (this.node.frozen) return;
     if (this.socket.readyState === WebSocket.OPEN) this.socket.send(frame);
   }
 
@@ -104,6 +106,12 @@ export class FakeNode {
   readonly sessions = new Set<FakeSession>();
   private server!: WebSocketServer;
   port = 0;
+  /**
+   * A frozen node reads and answers nothing and pushes nothing, yet keeps every connection open
+   * and still accepts new ones (which then never get a welcome): a paused process as the client
+   * sees it. Frames sent to it meanwhile are lost, not queued.
+   */
+  frozen = false;
 
   constructor(
     readonly id: string,
@@ -275,6 +283,7 @@ export class FakeCluster {
   }
 
   private handleFrame(session: FakeSession, frame: Uint8Array): void {
+    if (session.node.frozen) return;
     const decoded = decodeRequest(frame, this.limits);
     if (!decoded.ok) {
       session.send(encodeError(decoded.id, decoded.error));
