@@ -231,6 +231,15 @@ export class FlotillaClient {
     return this.link.learnedNodes;
   }
 
+  /**
+   * The members' advertised URLs by node id, as last learned from the cluster (after each
+   * connection, and from every `cluster()` call). Tried after the configured servers, never
+   * before them.
+   */
+  get memberUrls(): ReadonlyMap<string, string> {
+    return this.link.memberUrls;
+  }
+
   /** Adds an event listener (`connected`, `disconnected`, `leaderChanged`, `error`); returns a remover. */
   on<K extends keyof ClientEvents>(event: K, listener: Listener<ClientEvents[K]>): () => void {
     return this.events.on(event, listener);
@@ -294,7 +303,14 @@ export class FlotillaClient {
 
   /** The cluster as the node in use sees it (members, roles, leader, term). */
   async cluster(): Promise<ClusterInfo> {
-    return this.link.call('cluster', {}, { idempotent: true });
+    return this.link.call(
+      'cluster',
+      {},
+      {
+        idempotent: true,
+        onResult: (info) => this.link.noteMembers(info.nodes),
+      },
+    );
   }
 
   // -------------------------------------------------------------------------------------------

@@ -4,7 +4,9 @@
  * user configured, finds a leader it has never seen among the URLs it has not identified, falls
  * back to the advertised URL only when it has no URL of its own, reconnects after drops, resends
  * unconfirmed publishes with the same idempotency keys (so nothing is stored twice), resubscribes
- * consumers, and reports it all through events and `status`.
+ * consumers, and reports it all through events and `status`. It learns the members' advertised
+ * URLs and tries them after the user's URLs, never before, so a client whose configured nodes are
+ * all gone still finds the leader.
  */
 
 import { createServer } from 'node:net';
@@ -281,5 +283,59 @@ describe('retries', () => {
     const stats = await client.queueStats('q');
     expect(stats.name).toBe('q');
     expect(cluster.requestsOf('queueStats')).toHaveLength(2);
+  });
+});
+
+describe('learning the members', () => {
+  it('finds the leader through the members it learned when every configured node is gone', async () => {
+    const cluster = await startCluster({ nodeIds: ['n1', 'n2', 'n3'], leaderId: 'n1', advertise: 'real' });
+    const { webSocket, dialed } = recordingWebSocket();
+    const client = await connectTo([cluster.node('n1').url], { webSocket });
+    await client.createQueue('q');
+    await waitFor(() => client.memberUrls.size === 3, 'the members from the cluster answer');
+    expect(client.memberUrls.get('n2')).toBe(cluster.advertisedUrl('n2'));
+    dialed.length = 0;
+    await cluster.node('n1').stop();
+    cluster.setLeader('n2');
+    const receipt = await client.publish('q', 'after n1 left');
+    expect(receipt.seq).toBe(1);
+    expect(client.nodeId).toBe('n2');
+    // The configured URL was tried before any learned one.
+    expect(dialed[0]).toBe(clientUrl(cluster.node('n1').url));
+    expect(
+      dialed.some((url) => url === cluster.advertisedUrl('n2') || url === cluster.advertisedUrl('n3')),
+    ).toBe(true);
+  });
+
+  it('tries the configured URLs before the learned ones, in every round', async () => {
+    // Advertised URLs here are unreachable (as behind port mapping): the user's URL must win.
+    const cluster = await startCluster({ nodeIds: ['n1', 'n2'], leaderId: 'n1' });
+    const { webSocket, dialed } = recordingWebSocket();
+    const client = await connectTo([cluster.node('n1').url, cluster.node('n2').url], { webSocket });
+    await client.createQueue('q');
+    await waitFor(() => client.memberUrls.size === 2, 'the members from the cluster answer');
+    dialed.length = 0;
+    await cluster.node('n1').stop();
+    cluster.setLeader('n2');
+    await client.publish('q', 'x');
+    expect(client.nodeId).toBe('n2');
+    const configured = cluster.urls.map(clientUrl);
+    const reachedN2 = dialed.indexOf(clientUrl(cluster.node('n2').url));
+    expect(reachedN2).toBeGreaterThanOrEqual(0);
+    expect(dialed.slice(0, reachedN2 + 1).every((url) => configured.includes(url))).toBe(true);
+  });
+
+  it('forgets removed members at the next cluster answer', async () => {
+    const cluster = await startCluster({ nodeIds: ['n1', 'n2'], leaderId: 'n1', advertise: 'real' });
+    const client = await connectTo([cluster.node('n1').url]);
+    const info = await client.cluster();
+    expect([...client.memberUrls.keys()].sort()).toEqual(['n1', 'n2']);
+    cluster.interceptor = ({ request }) => {
+      if (request.op !== 'cluster') return undefined;
+      const only = { ...info, nodes: info.nodes.filter((node) => node.id === 'n1') };
+      return { kind: 'reply', result: only };
+    };
+    await client.cluster();
+    expect([...client.memberUrls.keys()]).toEqual(['n1']);
   });
 });

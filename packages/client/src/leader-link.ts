@@ -8,6 +8,12 @@
  * it use the leader's advertised URL, which may not be reachable from here (containers, port
  * mapping). With no leader known (an election) it backs off and tries the next URL.
  *
+ * Learning the members: after each connection is adopted the link asks `cluster` for the members
+ * and their advertised URLs (so does every `cluster()` call), and tries those URLs after the
+ * user's, in every round, never instead of them. A long-lived client whose configured nodes were
+ * all removed or are down thus still finds the members that replaced them, while a deployment
+ * whose advertised addresses are unreachable from here loses nothing: the user's URLs come first.
+ *
  * Reconnecting: exponential backoff with jitter, reset by the first successful request. A URL
  * whose connection was dropped as unresponsive (a paused node keeps its sockets open, see
  * connection.ts) is avoided for a while, so the search for the new leader does not wait out a
@@ -21,6 +27,7 @@
  */
 
 import {
+  type ClusterNodeInfo,
   type ErrorCode,
   FlotillaError,
   type OpName,
@@ -126,6 +133,11 @@ export class LeaderLink {
   private closedError: FlotillaError | null = null;
   private readonly closing = deferred<void>();
   private lastError: FlotillaError | null = null;
+  /**
+   * Advertised client URLs of the cluster's members by node id, as of the latest `cluster`
+   * answer: candidates tried after the user's URLs (see the file comment).
+   */
+  private readonly members = new Map<string, string>();
   /** URLs whose node stopped answering, and until when (monotonic ms) to avoid them. */
   private readonly unresponsive = new Map<string, number>();
   status: ClientStatus = 'connecting';
@@ -156,6 +168,24 @@ export class LeaderLink {
   /** Which node id each configured URL turned out to be. */
   get learnedNodes(): ReadonlyMap<string, string> {
     return this.nodeIdByUrl;
+  }
+
+  /** The members' advertised URLs by node id, as last learned from a `cluster` answer. */
+  get memberUrls(): ReadonlyMap<string, string> {
+    return this.members;
+  }
+
+  /**
+   * Takes the membership of a `cluster` answer: its members' advertised URLs replace those known
+   * (removed members are forgotten). Unusable URLs are left out.
+   */
+  noteMembers(nodes: readonly ClusterNodeInfo[]): void {
+    if (!Array.isArray(nodes)) return;
+    this.members.clear();
+    for (const node of nodes) {
+      const url = typeof node?.url === 'string' ? usableUrl(node.url) : null;
+      if (url !== null && typeof node.id === 'string') this.members.set(node.id, url);
+    }
   }
 
   /** The first connection: resolves when one is adopted, rejects after connectTimeoutMs or a fatal error. */
@@ -253,7 +283,7 @@ export class LeaderLink {
     if (connection !== this.current) return;
     if (leaderId !== null && leaderId !== connection.nodeId) {
       if (this.hint?.leaderId !== leaderId) {
-        this.hint = { leaderId, leaderUrl, probed: new Set(), movesLeft: this.options.servers.length + 1 };
+        this.hint = { leaderId, leaderUrl, probed: new Set(), movesLeft: this.candidates().length + 1 };
       }
     }
     this.detach(connection, 'moving to the leader');
@@ -343,7 +373,7 @@ export class LeaderLink {
       // (bounded by the redirect count, so nodes that disagree cannot keep us spinning), and a
       // request that waited out an election before leaving its node has paused already.
       const backOff = this.failures > 0 && !justRedirected && !this.waitedAlready;
-      if (backOff || redirects > this.options.servers.length) {
+      if (backOff || redirects > this.candidates().length) {
         await this.pause(Math.max(this.failures, 1));
         if (this.closedError !== null) return;
       }
@@ -405,7 +435,7 @@ export class LeaderLink {
     this.noteLeader(leaderId);
     if (leaderId === null || leaderId === nodeId) return false;
     if (this.hint?.leaderId !== leaderId) {
-      this.hint = { leaderId, leaderUrl, probed: new Set(), movesLeft: this.options.servers.length + 1 };
+      this.hint = { leaderId, leaderUrl, probed: new Set(), movesLeft: this.candidates().length + 1 };
     }
     connection.close(1000, 'following the leader');
     return true;
@@ -423,15 +453,24 @@ export class LeaderLink {
     }
     // A hint naming a node that stopped answering is stale: ask the others who leads now.
     if (fromHint !== null) this.hint = null;
-    const servers = this.options.servers;
-    let url = servers[this.nextServer % servers.length]!;
-    for (let tried = 0; tried < servers.length && this.isAvoided(url); tried++) {
-      this.nextServer = (this.nextServer + 1) % servers.length;
-      url = servers[this.nextServer]!;
+    const candidates = this.candidates();
+    this.nextServer %= candidates.length;
+    let url = candidates[this.nextServer]!;
+    for (let tried = 0; tried < candidates.length && this.isAvoided(url); tried++) {
+      this.nextServer = (this.nextServer + 1) % candidates.length;
+      url = candidates[this.nextServer]!;
     }
-    this.nextServer = (this.nextServer + 1) % servers.length;
+    this.nextServer = (this.nextServer + 1) % candidates.length;
     this.lastAttempt = { url, fromHint: false };
     return url;
+  }
+
+  /** The URLs to go round: the user's first, then the members' advertised URLs not among them. */
+  private candidates(): string[] {
+    const servers = this.options.servers;
+    if (this.members.size === 0) return servers;
+    const extra = [...new Set(this.members.values())].filter((url) => !servers.includes(url));
+    return extra.length === 0 ? servers : [...servers, ...extra];
   }
 
   /** Whether `url`'s node was found unresponsive lately (expired entries are dropped). */
@@ -459,12 +498,8 @@ export class LeaderLink {
       return unidentified;
     }
     this.hint = null;
-    if (hint.leaderUrl === null) return null;
-    try {
-      return normalizeServerUrl(hint.leaderUrl);
-    } catch {
-      return null;
-    }
+    const advertised = hint.leaderUrl === null ? null : usableUrl(hint.leaderUrl);
+    return advertised ?? this.members.get(hint.leaderId) ?? null;
   }
 
   private adopt(connection: Connection): void {
@@ -476,6 +511,15 @@ export class LeaderLink {
     this.events.emit('connected', { url: connection.url, nodeId, leaderId });
     this.ready.resolve(connection);
     this.hooks.onConnected(connection);
+    this.learnMembers(connection);
+  }
+
+  /** Asks the new connection's node for the members (in the background; a failure changes nothing). */
+  private learnMembers(connection: Connection): void {
+    this.callOn(connection, 'cluster', {}).then(
+      (info) => this.noteMembers(info.nodes),
+      () => {},
+    );
   }
 
   /** Stops using the current connection and starts looking for the leader again. */
@@ -530,6 +574,15 @@ function timeoutAfterAttempts(timeout: FlotillaError, retried: FlotillaError[]):
     { ...timeout.details, attempts },
     { cause: lastAttempt },
   );
+}
+
+/** An advertised URL as a WebSocket URL, or null when it is not one. */
+function usableUrl(advertised: string): string | null {
+  try {
+    return normalizeServerUrl(advertised);
+  } catch {
+    return null;
+  }
 }
 
 function mayRetry(failure: FlotillaError, idempotent: boolean): boolean {

@@ -41,12 +41,14 @@ export interface RecordedRequest {
 /**
  * What to do with a request instead of serving it normally:
  * - `error`: answer with this error, apply nothing;
+ * - `reply`: answer with this result, apply nothing;
  * - `hold`: apply it, keep the reply until `releaseHeld()`;
  * - `ignore`: apply nothing, never answer;
  * - `drop`: apply nothing, close the connection.
  */
 export type RequestAction =
   | { kind: 'error'; error: FlotillaError }
+  | { kind: 'reply'; result: unknown }
   | { kind: 'hold' }
   | { kind: 'ignore' }
   | { kind: 'drop' }
@@ -298,6 +300,8 @@ export class FakeCluster {
     this.requests.push(recorded);
     const action = this.interceptor?.(recorded);
     if (action?.kind === 'error') session.send(encodeError(request.id, action.error));
+    else if (action?.kind === 'reply')
+      session.send(encodeResult(request.id, request.op, action.result as never));
     else if (action?.kind === 'drop') session.socket.close(1001, 'dropped by the test');
     else if (action?.kind !== 'ignore') this.serve(session, request, action?.kind === 'hold');
   }
