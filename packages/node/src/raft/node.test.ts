@@ -356,6 +356,7 @@ describe('flow control', () => {
     c.deliver((m) => m.from === 'n2');
     expect(appendsTo(c, 'n2').map((m) => m.entries.map((e) => e.index))).toEqual([[4], [5]]);
     c.stabilize();
+    c.heartbeat('n1');
     expect(c.appliedData('n2')).toEqual(['0', '1', '2', '3', '4', '5']);
   });
 
@@ -394,6 +395,32 @@ describe('flow control', () => {
   });
 });
 
+describe('commit index propagation', () => {
+  it('sends no message for a commit alone: followers learn it with the next append or heartbeat', () => {
+    const c = new TestCluster(['n1', 'n2', 'n3']);
+    c.elect('n1');
+    c.heartbeat('n1');
+    c.propose('n1', 'x');
+    c.settle((m) => m.type === 'append' && m.entries.length > 0);
+    c.settle((m) => m.type === 'appendResp');
+    expect(c.raft('n1').status().commit).toBe(2);
+    expect(c.network).toEqual([]); // nothing was sent for the commit
+    expect(c.raft('n2').status().commit).toBe(1);
+    c.propose('n1', 'y'); // the next append carries it
+    c.deliver((m) => m.to === 'n2');
+    expect(c.raft('n2').status().commit).toBe(2);
+    expect(c.appliedData('n2')).toEqual(['x']);
+    c.stabilize();
+    expect(c.raft('n3').status().commit).toBe(2); // its append did not carry index 3's commit yet
+    c.heartbeat('n1');
+    expect(['n1', 'n2', 'n3'].map((id) => c.appliedData(id))).toEqual([
+      ['x', 'y'],
+      ['x', 'y'],
+      ['x', 'y'],
+    ]);
+  });
+});
+
 describe('pipelined persistence', () => {
   it('the leader sends entries before its own fsync but counts itself only after it', () => {
     const c = new TestCluster(['n1', 'n2', 'n3']);
@@ -417,10 +444,11 @@ describe('pipelined persistence', () => {
     c.deliver((m) => m.to === 'n2');
     expect(c.network.filter((m) => m.from === 'n2')).toEqual([]);
     c.settle((m) => m.to === 'n3' || m.from === 'n3');
-    c.tick('n1'); // heartbeat tells n2 that index 2 is committed
+    c.propose('n1', 'y'); // its append tells n2 that index 2 is committed
     c.deliver((m) => m.to === 'n2');
     c.persist('n2', 2); // n2's earlier Readys; the entry's write is in the first
     expect(c.raft('n2').status().commit).toBe(2);
+    expect(c.appliedData('n2')).toEqual([]);
     c.persist('n2');
     c.processReadys();
     c.persist('n2');
@@ -454,6 +482,7 @@ describe('membership (thesis §4.1, one server at a time, in effect once appende
     c.stabilize();
     c.propose('n1', 'x');
     c.stabilize();
+    c.heartbeat('n1');
     expect(c.appliedData('n4')).toEqual(['x']);
     runFor(c, 30);
     expect(c.raft('n4').status()).toMatchObject({ role: 'follower', term: 1 }); // never campaigned
@@ -571,9 +600,11 @@ describe('restart', () => {
     c.elect('n1');
     c.propose('n1', 'a');
     c.stabilize();
+    c.heartbeat('n1');
     c.snapshot('n2');
     c.propose('n1', 'b');
     c.stabilize();
+    c.heartbeat('n1');
     c.crash('n2');
     c.restart('n2');
     expect(c.raft('n2').status()).toMatchObject({

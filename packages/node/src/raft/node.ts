@@ -1020,7 +1020,13 @@ export class RaftNode {
     if (this.reads.roundPending) this.broadcastHeartbeat();
   }
 
-  /** Sends AppendEntries to `id` until it is caught up or its window is full. */
+  /**
+   * Sends AppendEntries to `id` until it is caught up or its window is full. A commit index alone
+   * is never worth a message: followers learn it with the next append or heartbeat (within one
+   * heartbeat interval). Sending it at once would cost, per commit, a message to every follower and
+   * an answer from each, ahead of the client's confirm in the leader's turn; only followers' apply
+   * lags, and nothing waits on that (clients are served by the leader).
+   */
   private sendAppends(id: NodeId, sendEvenIfEmpty: boolean): void {
     const pr = this.progress.get(id);
     if (pr === undefined) return;
@@ -1039,11 +1045,8 @@ export class RaftNode {
       }
       const last = this.log.lastIndex();
       const entries = pr.next <= last ? this.log.slice(pr.next, last + 1, this.limits.maxAppendBytes) : [];
-      const bumpsCommit =
-        pr.state !== ReplicationState.Probe && pr.sentCommit < Math.min(this.log.committed, prevIndex);
-      if (entries.length === 0 && !force && !bumpsCommit) return;
+      if (entries.length === 0 && !force) return;
       this.send({ type: 'append', to: id, prevIndex, prevTerm, entries, commit: this.log.committed }, false);
-      pr.sentCommit = Math.max(pr.sentCommit, Math.min(this.log.committed, prevIndex + entries.length));
       pr.sentEntries(
         entries.length,
         prevIndex + entries.length,

@@ -29,8 +29,6 @@ export class Progress {
   probeSent = false;
   /** Heard from the follower since the last CheckQuorum round. */
   recentActive = false;
-  /** Highest commit index sent to this follower (to avoid sending commit-only messages twice). */
-  sentCommit = 0;
   /** Highest ReadIndex round the follower has confirmed in this term. */
   readSeqAcked = 0;
   readonly inflights: Inflights;

@@ -143,6 +143,7 @@ describe('§5.4.1: a rejoining node with a longer but stale log', () => {
     expect(() => c.campaignUntilLeader('n1')).toThrow(/did not become leader/);
     c.campaignUntilLeader('n3');
     c.stabilize();
+    c.heartbeat('n3');
     expect(c.logTerms('n1')).toEqual(c.logTerms('n3'));
     expect(c.appliedData('n1')).toEqual(['fresh']);
   });
@@ -232,6 +233,7 @@ describe('thesis §4.2.3: a removed node must not disrupt the cluster', () => {
     expect(c.raft('n1').status()).toMatchObject({ role: 'leader', term: 1 });
     c.propose('n1', 'still working');
     c.stabilize();
+    c.heartbeat('n1');
     expect(c.appliedData('n2')).toEqual(['still working']);
   });
 });

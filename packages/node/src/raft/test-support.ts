@@ -9,7 +9,7 @@
  * disk and lets tests observe what the core does while writes are in flight.
  */
 import type { RecoveredState } from '../storage/types.js';
-import type { RaftLimits } from './config.js';
+import { DEFAULT_LIMITS, type RaftLimits } from './config.js';
 import { describeMessage, type Message } from './messages.js';
 import { RaftNode } from './node.js';
 import type { Ready, SnapshotChunkToPersist } from './ready.js';
@@ -261,6 +261,15 @@ export class TestCluster {
   tick(id: NodeId, times = 1): void {
     for (let i = 0; i < times; i++) this.raft(id).tick();
     this.processReadys();
+  }
+
+  /**
+   * A heartbeat round from `leader`, delivered: how followers learn a commit index that no later
+   * append has carried (the leader sends no message for a commit alone).
+   */
+  heartbeat(leader: NodeId): void {
+    this.tick(leader, this.options.limits?.heartbeatIntervalTicks ?? DEFAULT_LIMITS.heartbeatIntervalTicks);
+    this.stabilize();
   }
 
   tickAll(times = 1): void {
