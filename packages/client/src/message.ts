@@ -155,9 +155,11 @@ export class Message<T = unknown> extends MessageView<T> {
   }
 
   /**
-   * Marks the message done; once this resolves it will not be delivered again. Rejects with
-   * LEASE_EXPIRED if the lease had already ended (the message will be, or was, redelivered).
-   * Calling it again returns the first outcome.
+   * Marks the message done; once this resolves it will not be delivered again from this queue.
+   * It also resolves when the message had already left the queue (acked after a newer delivery,
+   * dead-lettered, expired, purged), so it does not prove this ack removed it. Rejects with
+   * LEASE_EXPIRED only while the message is still in the queue and was delivered again since this
+   * delivery (an ended lease alone does not fail it). Calling it again returns the first outcome.
    */
   ack(): Promise<void> {
     return this.settle('acked', () => this.settler.ack(this));
@@ -170,6 +172,10 @@ export class Message<T = unknown> extends MessageView<T> {
    * With `deadLetter: true` the consumer rejects the message (e.g. it cannot be parsed): it goes
    * to the queue's dead-letter queue at once, with reason `rejected`, however few times it was
    * delivered; a queue without a dead-letter queue drops it. No `delayMs` with it.
+   *
+   * Resolves without effect when this delivery's lease had already ended or the message had left
+   * the queue (then a rejection moves nothing: the message is delivered again); rejects with
+   * LEASE_EXPIRED when the message was delivered again since.
    */
   nack(options: NackOptions = {}): Promise<void> {
     const problem = nackOptionsProblem(options);
@@ -178,7 +184,10 @@ export class Message<T = unknown> extends MessageView<T> {
     return this.settle('nacked', () => this.settler.nack(this, options.delayMs));
   }
 
-  /** Extends the lease: it now ends `ms` from now (by the leader's clock). */
+  /**
+   * Extends the lease: it now ends `ms` from now (by the leader's clock). Rejects with
+   * LEASE_EXPIRED when the lease is no longer held (ended, delivered again, or the message left).
+   */
   extend(ms: number): Promise<void> {
     if (this.state !== 'open') return Promise.reject(this.alreadySettled('extend'));
     if (!isIntIn(ms, 1, DEFAULT_LIMITS.maxVisibilityTimeoutMs)) {

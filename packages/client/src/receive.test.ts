@@ -110,6 +110,25 @@ describe('settlement', () => {
     expect(cluster.requestsOf('ack')).toHaveLength(1);
   });
 
+  it('settles after the lease ended as the protocol says: ack removes, a late reject moves nothing', async () => {
+    const cluster = await startCluster();
+    const client = await connectTo(cluster);
+    await client.createQueue('q.dlq');
+    await client.createQueue('q', { deadLetterQueue: 'q.dlq' });
+    await client.publishBatch('q', [{ body: 'a' }, { body: 'b' }]);
+    const [a, b] = await client.receive('q', { max: 2 });
+    cluster.broker.expireLeases(); // nobody receives them again before the settlements
+    await a!.ack();
+    await b!.nack({ deadLetter: true });
+    expect(cluster.broker.stats('q')).toMatchObject({ depth: 1, ready: 1 });
+    expect(cluster.broker.stats('q.dlq').depth).toBe(0);
+    // The late rejection left the message in the queue: it is delivered again.
+    const [again] = await client.receive('q');
+    expect(again!.seq).toBe(b!.seq);
+    await again!.ack();
+    await expect(client.receive('q')).resolves.toEqual([]);
+  });
+
   it('returns the first outcome for a repeated ack and refuses a settle after a settle', async () => {
     const cluster = await startCluster();
     const client = await connectTo(cluster);
