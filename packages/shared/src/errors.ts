@@ -90,7 +90,8 @@ export const ERROR_INFO: Readonly<Record<ErrorCode, ErrorCodeInfo>> = Object.fre
   LEASE_EXPIRED: {
     retryable: false,
     maybeApplied: false,
-    meaning: 'the delivery is no longer leased to the caller (lease ended, redelivered, or settled)',
+    meaning:
+      'the message was delivered again since this delivery (a newer lease settles it), or the lease to extend has ended; see docs/protocol.md "What a settlement\'s outcome means"',
   },
   SUBSCRIPTION_NOT_FOUND: {
     retryable: false,
