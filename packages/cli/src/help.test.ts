@@ -100,12 +100,14 @@ describe('--help', () => {
 });
 
 const MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
+/** What npm links as `flotilla` (committed, so that the link exists before the first build). */
+const BIN = fileURLToPath(new URL('../bin/flotilla.js', import.meta.url));
 
-function runBuilt(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+function runBuilt(args: string[], entry = MAIN): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
-      [MAIN, ...args],
+      [entry, ...args],
       { env: { ...process.env, FLOTILLA_SERVERS: '' } },
       (error, stdout, stderr) => {
         const code = error === null ? 0 : typeof error.code === 'number' ? error.code : -1;
@@ -118,6 +120,11 @@ function runBuilt(args: string[]): Promise<{ code: number; stdout: string; stder
 describe('the built executable', () => {
   it('prints its version and exits 0', async () => {
     expect(await runBuilt(['--version'])).toMatchObject({ code: 0, stdout: `${CLI_VERSION}\n` });
+  });
+
+  it('runs through the linked bin script with the same output and exit codes', async () => {
+    expect(await runBuilt(['--version'], BIN)).toMatchObject({ code: 0, stdout: `${CLI_VERSION}\n` });
+    expect((await runBuilt(['publish'], BIN)).code).toBe(2);
   });
 
   it('exits 2 on a usage error and 3 when the cluster cannot be reached', async () => {
