@@ -3,14 +3,14 @@
  * entries with instant persistence and direct message hand-off (no encoding, no I/O), so the
  * figure is the core's own CPU cost per entry, summed over leader and followers.
  *
- *   npx tsc -b && node packages/node/dist/raft/bench/replication.js [entries] [entryBytes] [perTurn]
+ *   npx tsx bench/micro/raft/replication.ts [entries] [entryBytes] [perTurn]
  *
  * One "turn" proposes `perTurn` entries on the leader and then runs every Ready to quiescence,
  * the way a driver handles one event-loop turn's worth of proposals.
  */
-import type { Message } from '../messages.js';
-import { RaftNode } from '../node.js';
-import type { Ready } from '../ready.js';
+import type { Message } from '../../../packages/node/src/raft/messages.js';
+import { RaftNode } from '../../../packages/node/src/raft/node.js';
+import type { Ready } from '../../../packages/node/src/raft/ready.js';
 
 interface BenchNode {
   raft: RaftNode;

@@ -4,7 +4,7 @@
  * node, and the peer transport over loopback WebSockets; a proposal counts once the leader applied
  * it (committed by a majority, durable). All three nodes share this process's single core.
  *
- *   npx tsx packages/node/src/cluster/bench/replication.ts [--seconds 10] [--entry-bytes 1024]
+ *   npx tsx bench/micro/cluster/replication.ts [--seconds 10] [--entry-bytes 1024]
  *       [--window 4096] [--per-turn 256] [--random-mask]
  *
  * `--window` caps proposals in flight (proposed, not yet applied); `--per-turn` caps proposals per

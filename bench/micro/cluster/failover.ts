@@ -4,7 +4,7 @@
  * dropped, port closed, like a dead process). Measures the time until a survivor is leader and
  * until that leader has committed a new entry; then restarts the dead node and repeats.
  *
- *   npx tsx packages/node/src/cluster/bench/failover.ts [--trials 10] [--no-fast-failover]
+ *   npx tsx bench/micro/cluster/failover.ts [--trials 10] [--no-fast-failover]
  */
 import { parseArgs } from 'node:util';
 import { BenchCluster } from './bench-cluster.js';

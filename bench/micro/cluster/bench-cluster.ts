@@ -7,11 +7,15 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { silentLogger } from '../../runtime/logger.js';
-import { RaftDriver, type RaftDriverOptions } from '../driver.js';
-import { listenForPeers, type TestServer } from '../testing/support.js';
-import { PeerTransport } from '../transport/index.js';
-import type { AppliedEntry, ReplicatedStateMachine, SnapshotSource } from '../types.js';
+import { RaftDriver, type RaftDriverOptions } from '../../../packages/node/src/cluster/driver.js';
+import { listenForPeers, type TestServer } from '../../../packages/node/src/cluster/testing/support.js';
+import { PeerTransport } from '../../../packages/node/src/cluster/transport/index.js';
+import type {
+  AppliedEntry,
+  ReplicatedStateMachine,
+  SnapshotSource,
+} from '../../../packages/node/src/cluster/types.js';
+import { silentLogger } from '../../../packages/node/src/runtime/logger.js';
 
 export class CountingMachine implements ReplicatedStateMachine {
   entries = 0;

@@ -12,16 +12,16 @@
  *   the body views, straight onto the corked socket (zero mask, so nothing is XORed): the
  *   transport's path (ws-frame.ts).
  *
- *   npx tsx packages/node/src/cluster/bench/append-frames.ts [--mb 400] [--entries 1] [--entry-bytes 131072]
+ *   npx tsx bench/micro/cluster/append-frames.ts [--mb 400] [--entries 1] [--entry-bytes 131072]
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import type { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { WebSocket, WebSocketServer } from 'ws';
-import type { Entry } from '../../raft/index.js';
-import { type EncodedFrame, encodeMessages } from '../transport/codec.js';
-import { writeZeroMaskFrame } from '../transport/ws-frame.js';
+import { type EncodedFrame, encodeMessages } from '../../../packages/node/src/cluster/transport/codec.js';
+import { writeZeroMaskFrame } from '../../../packages/node/src/cluster/transport/ws-frame.js';
+import type { Entry } from '../../../packages/node/src/raft/index.js';
 
 const STRATEGIES = ['copy', 'copy-corked', 'fragments', 'frame'] as const;
 type Strategy = (typeof STRATEGIES)[number];

@@ -5,12 +5,12 @@
  * path that the Raft driver and the WAL do not do:
  *   publish: W messages unconfirmed at most, frames of F messages, 1 KiB bodies;
  *   consume: a push subscription with prefetch P, acking each delivery frame in one ack.
- * Run: `npx tsx packages/node/src/gateway/bench/data-path.ts [messages] [window] [frame]`.
+ * Run: `npx tsx bench/micro/gateway/data-path.ts [messages] [window] [frame]`.
  * Client and broker share one core here, so the figures are a floor for the real split.
  */
 import { decodeServerFrame, encodeRequest, type Push, type Reply } from '@flotilla/shared';
 import WebSocket from 'ws';
-import { startBroker } from '../testing/harness.js';
+import { startBroker } from '../../../packages/node/src/gateway/testing/harness.js';
 
 const total = Number(process.argv[2] ?? 200_000);
 const windowMessages = Number(process.argv[3] ?? 1000);
