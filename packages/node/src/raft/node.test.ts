@@ -421,6 +421,30 @@ describe('commit index propagation', () => {
   });
 });
 
+describe('leaderCommit (how far a follower has to go)', () => {
+  it('a lagging follower learns the leader’s commit index before it holds the entries', () => {
+    const c = new TestCluster(['n1', 'n2', 'n3'], { limits: { maxAppendBytes: 1, maxInflightAppends: 1 } });
+    c.elect('n1');
+    c.isolate('n3');
+    for (let i = 0; i < 5; i++) c.propose('n1', `m${i}`);
+    c.stabilize();
+    const { commit } = c.raft('n1').status();
+    expect(c.raft('n1').status().leaderCommit).toBe(commit);
+    expect(c.raft('n3').status().leaderCommit).toBeLessThan(commit);
+    c.heal();
+    c.tick('n1'); // a heartbeat: n3 answers, the leader resumes appending to it, one entry at a time
+    c.deliver((m) => m.to === 'n3');
+    c.deliver((m) => m.from === 'n3');
+    c.deliver((m) => m.to === 'n3' && m.type === 'append');
+    const behind = c.raft('n3').status();
+    expect(behind.leaderCommit).toBe(commit);
+    expect(behind.commit).toBeLessThan(commit);
+    c.stabilize();
+    c.heartbeat('n1');
+    expect(c.raft('n3').status()).toMatchObject({ commit, leaderCommit: commit });
+  });
+});
+
 describe('pipelined persistence', () => {
   it('the leader sends entries before its own fsync but counts itself only after it', () => {
     const c = new TestCluster(['n1', 'n2', 'n3']);

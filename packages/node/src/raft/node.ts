@@ -98,6 +98,12 @@ export interface RaftStatus {
   transferee: NodeId | null;
   /** Leader only: replication state of every other member. */
   peers: PeerStatus[];
+  /**
+   * The highest commit index the current leader has told this node about, or this node's own
+   * commit index if higher (on the leader: its commit index). How far this node has to go before it
+   * has caught up; 0 until a leader is heard from in this term.
+   */
+  leaderCommit: number;
 }
 
 /** Read-only window on the in-memory log, for the simulator's checkers and for tests. */
@@ -157,6 +163,11 @@ export class RaftNode {
    * at most, so a cluster whose elections keep failing falls back to ordinary timeouts.
    */
   private leaderGoneTicks = 0;
+  /**
+   * The highest commit index the leader of this term has sent: an append carries the leader's
+   * whole commit index, a heartbeat or snapshot a lower bound. Reset with the role state.
+   */
+  private leaderCommit = 0;
   private votes = new Map<NodeId, boolean>();
   /** A candidate's own vote: not yet in a Ready, in Ready `n` (counted once it is durable), or counted. */
   private selfVote: 'awaiting-ready' | number | 'counted' = 'counted';
@@ -537,6 +548,7 @@ export class RaftNode {
       conf: copyConfState(this.conf),
       transferee: this.leadTransferee,
       peers,
+      leaderCommit: Math.max(this.leaderCommit, this.log.committed),
     };
   }
 
@@ -572,6 +584,7 @@ export class RaftNode {
   }
 
   private resetRoleState(term: number): void {
+    this.leaderCommit = 0;
     if (term !== this.term) {
       if (term < this.term) invariantFailed(`term going back from ${this.term} to ${term}`);
       this.term = term;
@@ -832,6 +845,7 @@ export class RaftNode {
 
   private handleAppend(m: AppendMessage): void {
     this.followLeader(m.from);
+    this.leaderCommit = Math.max(this.leaderCommit, m.commit);
     if (this.incoming?.installing) return;
     // The leader went back to sending entries: the partial snapshot will not be finished. (While a
     // transfer runs the log must not change, so that its resetLog decision stays right.)
@@ -876,11 +890,13 @@ export class RaftNode {
   private handleHeartbeat(m: HeartbeatMessage): void {
     this.followLeader(m.from);
     if (!this.incoming?.installing) this.log.commitTo(m.commit);
+    this.leaderCommit = Math.max(this.leaderCommit, m.commit);
     this.send({ type: 'heartbeatResp', to: m.from, readSeq: m.readSeq }, true);
   }
 
   private handleSnapshotChunk(m: SnapshotMessage): void {
     this.followLeader(m.from);
+    this.leaderCommit = Math.max(this.leaderCommit, m.meta.index);
     const decision = decideChunk(this.incoming, m, this.log.committed);
     const reply = (nextOffset: number, reject: boolean) =>
       this.send(

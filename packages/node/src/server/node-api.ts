@@ -12,7 +12,10 @@ import { ApiError } from '../http/server.js';
 import type { NodeMetrics } from '../metrics/metrics.js';
 import type { Command, PeekedMessage, Reply } from '../queues/index.js';
 
-/** Applied index may trail the known commit index by this much and the node still counts as caught up. */
+/**
+ * Applied index may trail the leader's commit index (as this node last heard it) by this much and
+ * the node still counts as caught up: a follower learns commits with the next append or heartbeat.
+ */
 const READY_LAG_ENTRIES_MAX = 64;
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -64,9 +67,12 @@ export class NodeHttpApi implements HttpApi {
     const s = this.driver.status();
     if (!this.isHealthy().ok) return { ready: false, reason: 'not running' };
     if (s.leaderId === null) return { ready: false, reason: 'no leader known' };
-    const lag = s.commitIndex - s.appliedIndex;
+    // The leader's commit index, not only our own: a follower far behind the leader's log knows
+    // only a small commit index of its own, yet is not caught up.
+    const leaderCommit = Math.max(s.commitIndex, this.driver.raftStatus()?.leaderCommit ?? 0);
+    const lag = leaderCommit - s.appliedIndex;
     if (lag > READY_LAG_ENTRIES_MAX)
-      return { ready: false, reason: `applying: ${lag} committed entries behind` };
+      return { ready: false, reason: `catching up: ${lag} committed entries behind the leader` };
     return { ready: true };
   }
 
