@@ -1,13 +1,14 @@
 /**
  * Proves the HTTP frontend's contract: status codes of /health and /ready, the JSON API routes
  * with their error codes (bad path encoding and oversize bodies included), bearer-token checks,
- * forwarding of mutations from a follower to the leader, safe static file serving, and WebSocket
- * upgrade routing by path.
+ * per-queue visibility of queue stats (the WebSocket ops' rule), forwarding of mutations from a
+ * follower to the leader, safe static file serving, and WebSocket upgrade routing by path.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { QueueStats } from '@flotilla/shared';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TokenAuthenticator } from '../auth/tokens.js';
 import type { NodeStatus } from '../cluster/types.js';
@@ -159,6 +160,52 @@ describe('HttpFrontend', () => {
     expect((await fetch(`${url}/api/queues/q/purge`, { method: 'POST', ...as('admin-token') })).status).toBe(
       200,
     );
+  });
+
+  it('shows a token only the queues it has any permission on, as the WebSocket ops do', async () => {
+    const names = ['orders.eu', 'orders.us', 'emails', 'audit'];
+    const api: HttpApi = {
+      ...fakeApi('n1', true, []),
+      queues: () => names.map((name) => ({ name, depth: 0 }) as QueueStats),
+      queue: (name) => (names.includes(name) ? ({ name, depth: 0 } as QueueStats) : null),
+      peek: (name) => (names.includes(name) ? [] : null),
+    };
+    const auth = TokenAuthenticator.fromJson({
+      tokens: [
+        {
+          name: 'orders',
+          token: 'orders-token',
+          permissions: [{ queues: 'orders.*', actions: ['consume'] }],
+        },
+        { name: 'mailer', token: 'mailer-token', permissions: [{ queues: 'emails', actions: ['publish'] }] },
+        { name: 'ops', token: 'manage-token', permissions: [{ queues: '*', actions: ['manage'] }] },
+        { name: 'nobody', token: 'nobody-token', permissions: [] },
+      ],
+    });
+    const url = await start({ api, authenticate: (t) => auth.authenticate(t) });
+    const get = (path: string, token: string) =>
+      fetch(`${url}${path}`, { headers: { authorization: `Bearer ${token}` } });
+    const listed = async (token: string) =>
+      ((await (await get('/api/queues', token)).json()) as QueueStats[]).map((q) => q.name);
+    expect(await listed('orders-token')).toEqual(['orders.eu', 'orders.us']);
+    expect(await listed('mailer-token')).toEqual(['emails']);
+    expect(await listed('manage-token')).toEqual(names);
+    expect(await listed('nobody-token')).toEqual([]);
+    // A queue the token may not see is refused before its existence is looked at (no probing).
+    const hidden = await get('/api/queues/emails', 'orders-token');
+    expect(hidden.status).toBe(403);
+    expect(await hidden.json()).toMatchObject({ code: 'FORBIDDEN' });
+    expect((await get('/api/queues/nope', 'orders-token')).status).toBe(403);
+    expect((await get('/api/queues/orders.nope', 'orders-token')).status).toBe(404);
+    expect((await get('/api/queues/emails', 'mailer-token')).status).toBe(200);
+    // Peeking needs consume or manage (publish is not enough), as the WebSocket peek.
+    expect((await get('/api/queues/emails/messages', 'mailer-token')).status).toBe(403);
+    expect((await get('/api/queues/audit/messages', 'manage-token')).status).toBe(200);
+    expect((await get('/api/queues/orders.eu/messages', 'orders-token')).status).toBe(200);
+    // Without authentication every queue is visible (the dashboard of a development node).
+    const open = await start({ api });
+    const all = (await (await fetch(`${open}/api/queues`)).json()) as QueueStats[];
+    expect(all.map((q) => q.name)).toEqual(names);
   });
 
   it('forwards mutations from a follower to the leader, once', async () => {

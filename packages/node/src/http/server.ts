@@ -3,13 +3,15 @@
  * WebSocket upgrades routed by path (`/client` for clients, `/cluster` for peers).
  *
  * Mutating API calls that reach a follower are forwarded to the leader, so the dashboard and
- * scripts can talk to any node.
+ * scripts can talk to any node. Queue visibility follows the same per-queue permissions as the
+ * WebSocket `listQueues`/`queueStats`/`peek` ops (gateway/ops.ts), so a token sees the same queues
+ * over either door.
  */
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { extname, join, normalize, resolve, sep } from 'node:path';
 import type { Duplex } from 'node:stream';
-import type { Action, Principal } from '../auth/tokens.js';
+import { type Action, ANONYMOUS_ADMIN, type Principal } from '../auth/tokens.js';
 import type { Logger } from '../runtime/logger.js';
 import type { ApiFailure, HttpApi } from './api.js';
 
@@ -69,14 +71,30 @@ interface RouteContext {
   url: URL;
   params: string[];
   body: unknown;
+  /** Who is asking; everything is allowed when the server runs without authentication. */
+  principal: Principal;
+}
+
+/** Any one of `actions` on the queue picked from the route's parameters. */
+interface Permission {
+  actions: readonly Action[];
+  queue: (params: string[]) => string;
 }
 
 interface Route {
   method: 'GET' | 'POST' | 'DELETE';
   pattern: RegExp;
-  /** Permission needed: null = any authenticated caller; a function picks the queue from the route. */
-  needs: { action: Action; queue: (params: string[]) => string } | null;
+  /** Permission needed: null = any authenticated caller. */
+  needs: Permission | null;
   handle(ctx: RouteContext): Promise<unknown> | unknown;
+}
+
+/** Any permission on a queue lets a caller see it: the rule of the WebSocket listQueues/queueStats. */
+const SEE_ACTIONS: readonly Action[] = ['manage', 'consume', 'publish'];
+
+/** Whether `principal` may see `queue` in listings and stats. */
+export function canSeeQueue(principal: Principal, queue: string): boolean {
+  return SEE_ACTIONS.some((action) => principal.can(action, queue));
 }
 
 function intParam(url: URL, name: string, fallback: number, max: number): number {
@@ -106,23 +124,31 @@ function field(body: unknown, name: string, kind: 'string' | 'number', required:
 }
 
 function routes(api: HttpApi): Route[] {
-  const manageAll = { action: 'manage' as const, queue: () => '*' };
-  const manageQueue = { action: 'manage' as const, queue: (p: string[]) => p[0]! };
-  const consumeQueue = { action: 'consume' as const, queue: (p: string[]) => p[0]! };
+  const routeQueue = (p: string[]) => p[0]!;
+  const manageAll: Permission = { actions: ['manage'], queue: () => '*' };
+  const manageQueue: Permission = { actions: ['manage'], queue: routeQueue };
+  // As the WebSocket ops: stats need any permission on the queue, peeking needs consume or manage.
+  const seeQueue: Permission = { actions: SEE_ACTIONS, queue: routeQueue };
+  const peekQueue: Permission = { actions: ['consume', 'manage'], queue: routeQueue };
   return [
     { method: 'GET', pattern: /^\/api\/cluster$/, needs: null, handle: () => api.cluster() },
     { method: 'GET', pattern: /^\/api\/digest$/, needs: null, handle: () => api.digest() },
-    { method: 'GET', pattern: /^\/api\/queues$/, needs: null, handle: () => api.queues() },
+    {
+      method: 'GET',
+      pattern: /^\/api\/queues$/,
+      needs: null,
+      handle: ({ principal }) => api.queues().filter((q) => canSeeQueue(principal, q.name)),
+    },
     {
       method: 'GET',
       pattern: /^\/api\/queues\/([^/]+)$/,
-      needs: null,
+      needs: seeQueue,
       handle: ({ params }) => api.queue(params[0]!) ?? notFound(params[0]!),
     },
     {
       method: 'GET',
       pattern: /^\/api\/queues\/([^/]+)\/messages$/,
-      needs: consumeQueue,
+      needs: peekQueue,
       handle: ({ params, url }) =>
         api.peek(
           params[0]!,
@@ -340,9 +366,9 @@ export class HttpFrontend {
     let body: unknown = null;
     try {
       const params = rawParams.map(decodePathParam);
-      this.authorize(req, route, params);
+      const principal = this.authorize(req, route, params);
       if (req.method !== 'GET') body = await readBody(req);
-      const result = await route.handle({ req, url, params, body });
+      const result = await route.handle({ req, url, params, body, principal });
       sendJson(res, 200, result);
     } catch (err) {
       const notLeader = isFailure(err) && err.code === 'NOT_LEADER';
@@ -357,16 +383,21 @@ export class HttpFrontend {
     }
   }
 
-  private authorize(req: IncomingMessage, route: Route, params: string[]): void {
+  /** The caller, once its token is valid and allows the route; throws UNAUTHORIZED or FORBIDDEN. */
+  private authorize(req: IncomingMessage, route: Route, params: string[]): Principal {
     const { authenticate } = this.options;
-    if (!authenticate) return;
+    if (!authenticate) return ANONYMOUS_ADMIN;
     const header = req.headers.authorization;
     const token = header?.startsWith('Bearer ') ? header.slice(7) : undefined;
     const principal = authenticate(token);
     if (!principal) throw new ApiError('UNAUTHORIZED', 'a valid bearer token is required');
-    if (route.needs && !principal.can(route.needs.action, route.needs.queue(params))) {
-      throw new ApiError('FORBIDDEN', `${principal.name} may not ${route.needs.action} here`);
+    const needs = route.needs;
+    if (needs === null) return principal;
+    const queue = needs.queue(params);
+    if (!needs.actions.some((action) => principal.can(action, queue))) {
+      throw new ApiError('FORBIDDEN', `${principal.name} may not ${needs.actions.join(' or ')} on ${queue}`);
     }
+    return principal;
   }
 
   /** Replay a mutating request on the leader; false when there is no leader to forward to. */
