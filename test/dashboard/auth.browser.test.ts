@@ -1,13 +1,14 @@
 /**
  * Proves the dashboard's bearer-token flow in headless Chromium, against the real HTTP frontend
  * and token checks over a stand-in for the node behind them: without a token the page says the
- * cluster needs one and opens the token form; with a valid token it goes live and sends it on
- * every call; the token survives a reload of the tab but not a new tab (sessionStorage); "Forget"
- * drops it.
+ * cluster needs one and opens the token form; with a valid token (manage only, an operator's) it
+ * goes live, lists the queues and sends the token on every call; the token survives a reload of
+ * the tab but not a new tab (sessionStorage); "Forget" drops it.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DEFAULT_QUEUE_OPTIONS, type QueueStats } from '@flotilla/shared';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TokenAuthenticator } from '../../packages/node/src/auth/tokens.js';
@@ -43,14 +44,29 @@ const status: NodeStatus = {
   members: [{ id: 'n1', address: '127.0.0.1:1', voter: true, matchIndex: 5, connected: true }],
 };
 
+const orders: QueueStats = {
+  name: 'orders',
+  depth: 3,
+  ready: 3,
+  inFlight: 0,
+  delayed: 0,
+  totalBytes: 30,
+  publishedCount: 3,
+  deliveredCount: 0,
+  ackedCount: 0,
+  deadLetteredCount: 0,
+  oldestMessageAgeMs: 1_000,
+  options: DEFAULT_QUEUE_OPTIONS,
+};
+
 /** Only what the page reads; mutations are not part of this test. */
 const standIn = {
   nodeId: 'n1',
   health: () => ({ ok: true }),
   ready: () => ({ ready: true }),
   cluster: () => status,
-  queues: () => [],
-  queue: () => null,
+  queues: () => [orders],
+  queue: (name: string) => (name === 'orders' ? orders : null),
   peek: () => null,
 } as unknown as HttpApi;
 
@@ -63,7 +79,8 @@ describe('the dashboard with token authentication', () => {
 
   beforeAll(async () => {
     const tokens = TokenAuthenticator.fromJson({
-      tokens: [{ name: 'ops', token: TOKEN, permissions: [{ queues: '*', actions: ['consume', 'manage'] }] }],
+      // An operator's token: manage only, which must be enough to see every queue.
+      tokens: [{ name: 'ops', token: TOKEN, permissions: [{ queues: '*', actions: ['manage'] }] }],
     });
     frontend = new HttpFrontend({
       api: standIn,
@@ -109,6 +126,7 @@ describe('the dashboard with token authentication', () => {
     await state(page, 'live');
     expect(await page.textContent('[data-testid="leader-id"]')).toBe('n1');
     expect(authorizations.at(-1)).toBe(TOKEN);
+    await page.waitForSelector('[data-testid="queue-row"][data-queue="orders"]', { timeout: 10_000 });
 
     await page.reload();
     await state(page, 'live');
