@@ -193,9 +193,21 @@ export interface QueueStats {
   deliveredCount: number;
   ackedCount: number;
   deadLetteredCount: number;
-  /** Age of the oldest stored message in ms by the leader's clock, or null when empty. */
+  /**
+   * Age in ms of the oldest message waiting for a consumer (ready), by the leader's clock; null
+   * when none is ready. Delayed and in-flight messages do not count: this is how long the
+   * backlog has waited.
+   */
   oldestMessageAgeMs: number | null;
   options: QueueOptions;
+  /**
+   * Messages per second published into the queue over the last 10 s, as sampled by the node that
+   * answered (from `publishedCount`, once a second; not replicated). Present in the HTTP API's
+   * answers (`/api/queues`); absent where a server does not sample rates.
+   */
+  publishRate?: number;
+  /** Messages per second acknowledged over the last 10 s; sampled like `publishRate`. */
+  ackRate?: number;
 }
 
 export type NodeRole = 'leader' | 'follower' | 'candidate' | 'learner' | 'unknown';

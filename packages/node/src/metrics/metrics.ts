@@ -2,24 +2,40 @@
  * The node's Prometheus metrics (served at `/metrics`). One registry per node, so several nodes
  * can live in one process in tests. Hot paths increment plain counters; per-queue gauges are read
  * from the state machine only when scraped (`collect`), so they cost nothing between scrapes.
+ *
+ * Each per-queue gauge is the same-named figure of the API's QueueStats (`/api/queues`,
+ * `queueStats`), taken from the very same stats, so a graph and the dashboard never disagree on
+ * what "depth" or "oldest age" means.
  */
+import type { QueueStats } from '@flotilla/shared';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { NodeStatus } from '../cluster/types.js';
 
-/** Per-queue figures read at scrape time. */
-export interface QueueGaugeSample {
-  queue: string;
-  ready: number;
-  inFlight: number;
-  delayed: number;
-  bytes: number;
-  oldestAgeMs: number;
-}
-
 export interface MetricsSources {
   status(): NodeStatus;
-  queues(): QueueGaugeSample[];
+  /** The API's stats of every queue on this node's replica, read at scrape time. */
+  queues(): QueueStats[];
 }
+
+/** A per-queue gauge: its name, help text and how it reads the API's figure. */
+type QueueGaugeField = [name: string, help: string, read: (q: QueueStats) => number];
+
+const QUEUE_GAUGES: readonly QueueGaugeField[] = [
+  ['flotilla_queue_depth', 'Messages stored: ready + in flight + delayed (API depth)', (q) => q.depth],
+  ['flotilla_queue_ready', 'Messages waiting for a consumer (API ready)', (q) => q.ready],
+  ['flotilla_queue_in_flight', 'Messages leased to consumers (API inFlight)', (q) => q.inFlight],
+  [
+    'flotilla_queue_delayed',
+    'Messages waiting for their delay or retry backoff (API delayed)',
+    (q) => q.delayed,
+  ],
+  ['flotilla_queue_bytes', 'Bytes of the stored messages (API totalBytes)', (q) => q.totalBytes],
+  [
+    'flotilla_queue_oldest_age_ms',
+    'Age of the oldest message waiting for a consumer, 0 when none is (API oldestMessageAgeMs, null there)',
+    (q) => q.oldestMessageAgeMs ?? 0,
+  ],
+];
 
 // Latency buckets in seconds from 50 µs to ~3 s: fsync is ~0.1 ms here, commits ~1 ms, stalls are seconds.
 const LATENCY_BUCKETS = [
@@ -102,14 +118,7 @@ export class NodeMetrics {
   }
 
   private queueGauges(sources: MetricsSources): void {
-    const fields: [keyof Omit<QueueGaugeSample, 'queue'>, string, string][] = [
-      ['ready', 'flotilla_queue_depth', 'Messages ready for delivery'],
-      ['inFlight', 'flotilla_queue_in_flight', 'Messages leased to consumers'],
-      ['delayed', 'flotilla_queue_delayed', 'Messages waiting for their delay or retry backoff'],
-      ['bytes', 'flotilla_queue_bytes', 'Bytes of message bodies held'],
-      ['oldestAgeMs', 'flotilla_queue_oldest_age_ms', 'Age of the oldest ready message'],
-    ];
-    for (const [field, name, help] of fields) {
+    for (const [name, help, read] of QUEUE_GAUGES) {
       new Gauge({
         name,
         help,
@@ -117,7 +126,7 @@ export class NodeMetrics {
         registers: [this.registry],
         collect() {
           this.reset();
-          for (const q of sources.queues()) this.set({ queue: q.queue }, q[field]);
+          for (const q of sources.queues()) this.set({ queue: q.name }, read(q));
         },
       });
     }

@@ -6,11 +6,11 @@
 import { BodyFormat, decodeBody, type FlotillaError } from '@flotilla/shared';
 import type { QueueRuntime } from '../broker/index.js';
 import type { RaftDriver } from '../cluster/index.js';
-import { wireStats } from '../gateway/convert.js';
 import type { HttpApi, MessageJson } from '../http/api.js';
 import { ApiError } from '../http/server.js';
 import type { NodeMetrics } from '../metrics/metrics.js';
 import type { Command, PeekedMessage, Reply } from '../queues/index.js';
+import { QueueStatsSource } from './queue-stats.js';
 
 /**
  * Applied index may trail the leader's commit index (as this node last heard it) by this much and
@@ -55,6 +55,8 @@ export class NodeHttpApi implements HttpApi {
     private readonly runtime: QueueRuntime,
     private readonly nodeMetrics: NodeMetrics,
     private readonly isHealthy: () => { ok: boolean; reason?: string },
+    /** Where queue figures and rates come from; the server passes the one it samples. */
+    private readonly queueStats: QueueStatsSource = new QueueStatsSource(runtime),
   ) {
     this.nodeId = driver.nodeId;
   }
@@ -85,13 +87,11 @@ export class NodeHttpApi implements HttpApi {
   }
 
   queues() {
-    const sm = this.runtime.state;
-    const now = Date.now();
-    return sm.queueNames().flatMap((name) => wireStats(sm, name, now) ?? []);
+    return this.queueStats.withRates();
   }
 
   queue(name: string) {
-    return wireStats(this.runtime.state, name, Date.now());
+    return this.queueStats.one(name);
   }
 
   peek(name: string, fromSeq: number, max: number): MessageJson[] | null {

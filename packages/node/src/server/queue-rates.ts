@@ -55,7 +55,8 @@ export class QueueRates {
       seen.add(q.name);
       const kept = this.samples.get(q.name) ?? [];
       const last = kept.at(-1);
-      const restarted = last !== undefined && (q.publishedCount < last.published || q.ackedCount < last.acked);
+      const restarted =
+        last !== undefined && (q.publishedCount < last.published || q.ackedCount < last.acked);
       const list = restarted ? [] : kept;
       list.push({ atMs: nowMs, published: q.publishedCount, acked: q.ackedCount });
       this.trim(list, nowMs);

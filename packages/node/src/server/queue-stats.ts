@@ -34,7 +34,8 @@ export class QueueStatsSource {
     this.rates = new QueueRates(options.windowMs);
     this.sampleMs = options.sampleMs ?? SAMPLE_MS_DEFAULT;
     this.now = options.now ?? Date.now;
-    if (!(this.sampleMs > 0)) throw new Error(`QueueStatsSource: sampleMs must be positive, got ${this.sampleMs}`);
+    if (!(this.sampleMs > 0))
+      throw new Error(`QueueStatsSource: sampleMs must be positive, got ${this.sampleMs}`);
   }
 
   /** Every queue's stats from this node's replica, without rates (what the gauges export). */

@@ -22,11 +22,14 @@ import { NodeMetrics } from '../metrics/metrics.js';
 import { createLogger, type Logger } from '../runtime/logger.js';
 import { TimerWheel } from '../runtime/timer-wheel.js';
 import { NodeHttpApi } from './node-api.js';
+import { type QueueStatsOptions, QueueStatsSource } from './queue-stats.js';
 import type { RunningServer } from './types.js';
 
 export interface StartOptions {
   /** Defaults to a pino logger on stdout at the configured level. */
   logger?: Logger;
+  /** Sampling of the per-queue publish/ack rates (default: once a second over 10 s); tests shorten it. */
+  queueRates?: Pick<QueueStatsOptions, 'sampleMs' | 'windowMs'>;
 }
 
 /** How long a graceful stop waits for in-flight confirms, and for the leadership hand-over. */
@@ -45,24 +48,10 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   const timers = new TimerWheel();
   const metrics = new NodeMetrics(config.nodeId, {
     status: () => runtime.status(),
-    queues: () =>
-      runtime.state.queueNames().flatMap((queue) => {
-        const s = runtime.state.stats(queue);
-        return s
-          ? [
-              {
-                queue,
-                ready: s.ready,
-                inFlight: s.inFlight,
-                delayed: s.delayed,
-                bytes: s.bytes,
-                oldestAgeMs: s.oldestAgeMs,
-              },
-            ]
-          : [];
-      }),
+    queues: () => queueStats.counts(),
   });
   const runtime = new QueueRuntime({ nodeId: config.nodeId, timers, logger, metrics });
+  const queueStats = new QueueStatsSource(runtime, options.queueRates);
   const transport = new PeerTransport({
     nodeId: config.nodeId,
     advertise: formatHostPort(config.advertise),
@@ -102,8 +91,12 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
 
   let state: 'running' | 'stopping' | 'stopped' = 'running';
   const raft = driver;
-  const api = new NodeHttpApi(raft, runtime, metrics, () =>
-    state === 'running' ? { ok: true } : { ok: false, reason: state },
+  const api = new NodeHttpApi(
+    raft,
+    runtime,
+    metrics,
+    () => (state === 'running' ? { ok: true } : { ok: false, reason: state }),
+    queueStats,
   );
   const http = new HttpFrontend({
     api,
@@ -125,6 +118,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     throw err;
   }
   const httpUrl = `http://${formatHostPort(bound)}`;
+  queueStats.start();
   logger.info(
     { listen: httpUrl, advertise: formatHostPort(config.advertise), dataDir: config.dataDir },
     'node started',
@@ -147,6 +141,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       leaderId && s.leaderAddress ? `ws://${s.leaderAddress}/client` : null,
     );
     gateway.close();
+    queueStats.stop();
     runtime.stop();
     await raft.stop({ transfer: false });
     await http.close();
@@ -162,6 +157,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       state = 'stopped';
       gateway.closeAll('node failed');
       gateway.close();
+      queueStats.stop();
       runtime.stop();
       await http.close();
       timers.close();
