@@ -149,6 +149,13 @@ describe('queue views', () => {
     expect(text).toMatch(/acked\s+│ 3,800/);
   });
 
+  it('shows publish and ack rates when the server sent them, and no rate lines otherwise', () => {
+    const withRates = renderQueueStats(stats({ publishRate: 1234.5, ackRate: 0.25 }));
+    expect(withRates).toMatch(/publish rate\s+│ 1,235\/s/);
+    expect(withRates).toMatch(/ack rate\s+│ 0\.25\/s/);
+    expect(renderQueueStats(stats())).not.toContain('rate');
+  });
+
   it('describes options in words', () => {
     const facts = Object.fromEntries(
       optionFacts({

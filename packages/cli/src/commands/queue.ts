@@ -24,6 +24,7 @@ import {
   formatCount,
   formatDurationMs,
   formatOptionalMs,
+  formatRate,
   messageToJson,
   renderFacts,
   renderTable,
@@ -236,7 +237,15 @@ export function renderQueueList(queues: readonly QueueStats[]): string {
   );
 }
 
-/** The `queue stats` view: counts, then options. */
+/** Publish and ack rates, when the server sampled them (older servers and some paths do not). */
+function rateFacts(stats: QueueStats): [string, string][] {
+  const facts: [string, string][] = [];
+  if (stats.publishRate !== undefined) facts.push(['publish rate', `${formatRate(stats.publishRate)}/s`]);
+  if (stats.ackRate !== undefined) facts.push(['ack rate', `${formatRate(stats.ackRate)}/s`]);
+  return facts;
+}
+
+/** The `queue stats` view: counts (and rates when known), then options. */
 export function renderQueueStats(stats: QueueStats): string {
   const counts: [string, string][] = [
     ['queue', stats.name],
@@ -250,6 +259,7 @@ export function renderQueueStats(stats: QueueStats): string {
     ['delivered', formatCount(stats.deliveredCount)],
     ['acked', formatCount(stats.ackedCount)],
     ['dead-lettered', formatCount(stats.deadLetteredCount)],
+    ...rateFacts(stats),
   ];
   return `${renderFacts(counts)}\n${renderFacts(optionFacts(stats.options))}`;
 }
