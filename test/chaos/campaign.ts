@@ -35,6 +35,8 @@ export interface CampaignOptions {
   seed: number;
   /** Fault kinds to draw from (default all). */
   kinds?: readonly FaultKind[];
+  /** Healthy time between faults, [min, max] in ms (default 1–3 s; see PlanOptions). */
+  gapMs?: readonly [number, number];
   /** Workload pace multiplier (default 1). */
   rate?: number;
   /** Bound on serving again after the heal and on converging after the drain, in ms (default 20 s). */
@@ -65,10 +67,11 @@ const DEFAULT_SERVER_ARGS = ['--snapshot-log-bytes', String(256 * 1024)];
 const PROBE_QUEUE = 'chaos.probe';
 
 export function replayCommand(
-  options: Pick<CampaignOptions, 'nodes' | 'durationMs' | 'seed' | 'kinds'>,
+  options: Pick<CampaignOptions, 'nodes' | 'durationMs' | 'seed' | 'kinds' | 'gapMs'>,
 ): string {
   const kinds = options.kinds ? ` --kinds ${options.kinds.join(',')}` : '';
-  return `npm run chaos -- --nodes ${options.nodes} --duration ${options.durationMs / 1000} --seed ${options.seed}${kinds}`;
+  const gap = options.gapMs ? ` --gap-ms ${options.gapMs.join(',')}` : '';
+  return `npm run chaos -- --nodes ${options.nodes} --duration ${options.durationMs / 1000} --seed ${options.seed}${kinds}${gap}`;
 }
 
 export async function runCampaign(options: CampaignOptions): Promise<CampaignResult> {
@@ -83,7 +86,12 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
     options.log?.(stamped);
     appendFileSync(join(outDir, 'campaign.log'), `${stamped}\n`);
   };
-  const plan = planFaults({ seed: options.seed, durationMs: options.durationMs, kinds: options.kinds });
+  const plan = planFaults({
+    seed: options.seed,
+    durationMs: options.durationMs,
+    kinds: options.kinds,
+    gapMs: options.gapMs,
+  });
   log(`chaos: seed ${options.seed}, ${options.nodes} nodes, ${options.durationMs / 1000} s of faults`);
   log(`replay: ${replayCommand(options)}`);
   log(`plan:\n${formatPlan(plan)}`);

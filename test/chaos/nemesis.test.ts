@@ -43,6 +43,21 @@ describe('planFaults', () => {
     expect(planFaults({ seed: 1, durationMs: 1 })).toHaveLength(1);
   });
 
+  it('leaves the healthy gap asked for between faults, and keeps the default plan without one', () => {
+    const kinds = ['kill-leader', 'one-way', 'membership'] as const;
+    const plan = planFaults({ seed: 9, durationMs: 60_000, kinds, gapMs: [700, 700] });
+    expect(plan[0]!.atMs).toBe(700);
+    const extraMs = (kind: string) => (kind === 'membership' ? 8_000 : 0);
+    for (const [i, fault] of plan.entries()) {
+      const next = plan[i + 1];
+      if (next) expect(next.atMs).toBe(fault.atMs + fault.holdMs + extraMs(fault.kind) + 700);
+    }
+    expect(planFaults({ seed: 9, durationMs: 60_000, kinds, gapMs: [1_000, 3_000] })).toEqual(
+      planFaults({ seed: 9, durationMs: 60_000, kinds }),
+    );
+    expect(() => planFaults({ seed: 9, durationMs: 60_000, gapMs: [2_000, 1_000] })).toThrow(/bad gap/);
+  });
+
   it('holds pauses longer than the default election timeout (1 s)', () => {
     const plan = planFaults({ seed: 11, durationMs: 10 * 60_000, kinds: ['pause-leader', 'pause-random'] });
     expect(plan.every((f) => f.holdMs > 1_000)).toBe(true);

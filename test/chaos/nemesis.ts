@@ -45,6 +45,11 @@ export interface PlanOptions {
   durationMs: number;
   /** Kinds to draw from (default: all). Each round uses every kind once, in a seeded order. */
   kinds?: readonly FaultKind[];
+  /**
+   * Healthy time between two faults, [min, max] in ms (default 1–3 s). Short CI campaigns use a
+   * shorter gap to fit every kind in; each fault still waits for a leader before the gap starts.
+   */
+  gapMs?: readonly [number, number];
 }
 
 /** Hold times per kind, in ms: pauses outlast the election timeout (1 s by default). */
@@ -78,8 +83,11 @@ export function planFaults(options: PlanOptions): PlannedFault[] {
   const rng = new Rng(options.seed).fork('nemesis');
   const kinds = options.kinds ?? FAULT_KINDS;
   if (kinds.length === 0) throw new Error('planFaults: no fault kinds');
+  const [gapMinMs, gapMaxMs] = options.gapMs ?? GAP_MS;
+  if (!(gapMinMs >= 0 && gapMinMs <= gapMaxMs))
+    throw new Error(`planFaults: bad gap ${gapMinMs}-${gapMaxMs} ms`);
   const plan: PlannedFault[] = [];
-  let cursorMs = rng.int(GAP_MS[0], GAP_MS[1]);
+  let cursorMs = rng.int(gapMinMs, gapMaxMs);
   let round: FaultKind[] = [];
   while (plan.length === 0 || cursorMs < options.durationMs) {
     if (round.length === 0) round = rng.shuffle(kinds);
@@ -88,7 +96,7 @@ export function planFaults(options: PlanOptions): PlannedFault[] {
     const holdMs = rng.int(min, max);
     const draws = Array.from({ length: DRAWS_PER_FAULT }, () => rng.next());
     plan.push({ index: plan.length, kind, atMs: cursorMs, holdMs, draws });
-    cursorMs += holdMs + (EXPECTED_EXTRA_MS[kind] ?? 0) + rng.int(GAP_MS[0], GAP_MS[1]);
+    cursorMs += holdMs + (EXPECTED_EXTRA_MS[kind] ?? 0) + rng.int(gapMinMs, gapMaxMs);
   }
   return plan;
 }

@@ -16,7 +16,7 @@ import { checkHistory, formatReport, summaryLine } from './checker.js';
 import { type FinalState, readHistory } from './history.js';
 import { FAULT_KINDS, type FaultKind } from './nemesis.js';
 
-const USAGE = `usage: npm run chaos -- [--nodes 3|5] [--duration seconds] [--seed n] [--kinds k1,k2] [--rate x] [--out dir]
+const USAGE = `usage: npm run chaos -- [--nodes 3|5] [--duration seconds] [--seed n] [--kinds k1,k2] [--gap-ms min,max] [--rate x] [--out dir]
        npm run chaos -- --check test-output/chaos/<seed>   (judge a recorded campaign again)
 fault kinds: ${FAULT_KINDS.join(', ')}`;
 
@@ -43,6 +43,15 @@ function parseKinds(text: string | undefined): FaultKind[] | undefined {
   return kinds as FaultKind[];
 }
 
+function parseGap(text: string | undefined): [number, number] | undefined {
+  if (text === undefined) return undefined;
+  const parts = text.split(',').map(Number);
+  const [min, max] = parts;
+  if (parts.length !== 2 || min === undefined || max === undefined || !(min >= 0 && min <= max))
+    fail(`--gap-ms must be min,max in ms with 0 <= min <= max, got ${JSON.stringify(text)}`);
+  return [min, max];
+}
+
 async function main(): Promise<number> {
   const { values } = parseArgs({
     options: {
@@ -50,6 +59,7 @@ async function main(): Promise<number> {
       duration: { type: 'string' },
       seed: { type: 'string' },
       kinds: { type: 'string' },
+      'gap-ms': { type: 'string' },
       rate: { type: 'string' },
       out: { type: 'string' },
       check: { type: 'string' },
@@ -72,6 +82,7 @@ async function main(): Promise<number> {
     durationMs: positiveNumber(values.duration, 'duration', 60) * 1000,
     seed,
     kinds: parseKinds(values.kinds),
+    gapMs: parseGap(values['gap-ms']),
     rate: positiveNumber(values.rate, 'rate', 1),
     outDir: values.out,
     log: (line: string) => process.stdout.write(`${line}\n`),
