@@ -45,6 +45,15 @@ describe('rates and history', () => {
     expect(h.series('depth')).toEqual([10, 15]);
   });
 
+  it("prefers the node's own rates, from the first poll on", () => {
+    const h = new QueueHistory(60_000);
+    h.add(1000, { ...stats(10, 10, 0), publishRate: 12.5, ackRate: 0 });
+    expect(h.latest()).toMatchObject({ publishRate: 12.5, ackRate: 0 });
+    h.add(2000, { ...stats(10, 1000, 0), publishRate: 3, ackRate: 1 });
+    expect(h.series('publishRate')).toEqual([12.5, 3]);
+    expect(h.series('ackRate')).toEqual([0, 1]);
+  });
+
   it('keeps only the samples inside its window', () => {
     const h = new QueueHistory(10_000);
     for (let t = 0; t <= 60_000; t += 1000) h.add(t, stats(t / 1000, t, t));

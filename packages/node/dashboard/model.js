@@ -20,9 +20,11 @@ export class QueueHistory {
   }
 
   /**
-   * Record one poll of a queue at time `tMs` (ms, the page's clock).
+   * Record one poll of a queue at time `tMs` (ms, the page's clock). The node's own rates
+   * (`publishRate`/`ackRate`, averaged over its last 10 s) are used when it sends them; an older
+   * node's answer gets rates from the counters between two polls.
    * @param {number} tMs
-   * @param {{depth: number, publishedCount: number, ackedCount: number}} stats
+   * @param {{depth: number, publishedCount: number, ackedCount: number, publishRate?: number, ackRate?: number}} stats
    */
   add(tMs, stats) {
     const prev = this.samples.at(-1);
@@ -32,8 +34,10 @@ export class QueueHistory {
       depth: stats.depth,
       published: stats.publishedCount,
       acked: stats.ackedCount,
-      publishRate: prev ? ratePerSecond(prev.published, stats.publishedCount, tMs - prev.tMs) : null,
-      ackRate: prev ? ratePerSecond(prev.acked, stats.ackedCount, tMs - prev.tMs) : null,
+      publishRate:
+        stats.publishRate ??
+        (prev ? ratePerSecond(prev.published, stats.publishedCount, tMs - prev.tMs) : null),
+      ackRate: stats.ackRate ?? (prev ? ratePerSecond(prev.acked, stats.ackedCount, tMs - prev.tMs) : null),
     });
     const oldestKeptMs = tMs - this.windowMs;
     while (this.samples.length > 1 && this.samples[0].tMs < oldestKeptMs) this.samples.shift();
