@@ -91,8 +91,11 @@ describe('a running node', () => {
       maxSessions: 100,
       maxSubscriptionsPerSession: 16,
     };
-    // A short rate window keeps the idle decay within a second.
-    server = await startServer(config, { logger: silentLogger, queueRates: { sampleMs: 50, windowMs: 600 } });
+    // A short rate window keeps the idle decay within two seconds.
+    server = await startServer(config, {
+      logger: silentLogger,
+      queueRates: { sampleMs: 50, windowMs: 2_000 },
+    });
     await until(async () => server.status().role === 'leader', 'leadership');
     admin = await TestClient.connect(`${server.httpUrl.replace('http:', 'ws:')}/client`, ADMIN);
   });
@@ -141,21 +144,30 @@ describe('a running node', () => {
     await admin.ok('createQueue', { name: 'rated', options: {} });
     const idle = await stats('rated');
     expect(idle).toMatchObject({ publishRate: 0, ackRate: 0 });
-    const messages = Array.from({ length: 20 }, (_, i) => ({ body: bytes(`m${i}`) }));
-    await admin.ok('publish', { queue: 'rated', messages });
-    const leased = await admin.ok('receive', { queue: 'rated', max: 20, waitMs: 0 });
-    await admin.ok('ack', {
-      items: leased.map((m) => ({ queue: 'rated', seq: m.seq, deliveryId: m.deliveryId })),
-    });
-    const busy = await stats('rated');
-    expect(busy.publishRate).toBeGreaterThan(0);
-    expect(busy.ackRate).toBeGreaterThan(0);
+    // The queue's first sample comes within one sampling period of its creation, so traffic goes on
+    // until the rate shows it (a wait on a condition, with a deadline).
+    let round = 0;
+    await until(async () => {
+      const messages = Array.from({ length: 5 }, (_, i) => ({ body: bytes(`m${round}-${i}`) }));
+      round++;
+      await admin.ok('publish', { queue: 'rated', messages });
+      const leased = await admin.ok('receive', { queue: 'rated', max: 5, waitMs: 0 });
+      await admin.ok('ack', {
+        items: leased.map((m) => ({ queue: 'rated', seq: m.seq, deliveryId: m.deliveryId })),
+      });
+      const s = await stats('rated');
+      return s.publishRate! > 0 && s.ackRate! > 0;
+    }, 'positive publish and ack rates');
     const listed = (await (await http('/api/queues')).json()) as QueueStats[];
     expect(listed.find((q) => q.name === 'rated')?.publishRate).toBeGreaterThan(0);
-    await until(async () => {
-      const s = await stats('rated');
-      return s.publishRate === 0 && s.ackRate === 0;
-    }, 'rates to decay to 0');
+    await until(
+      async () => {
+        const s = await stats('rated');
+        return s.publishRate === 0 && s.ackRate === 0;
+      },
+      'rates to decay to 0',
+      10_000,
+    );
   });
 
   it('shows each token over HTTP the queues the WebSocket ops show it', async () => {
