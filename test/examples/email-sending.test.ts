@@ -1,5 +1,6 @@
 /**
- * The email example against a real 3-node cluster: a burst through the web handler is sent to
+ * The email example against a real 3-node cluster: a burst of 10,000 requests through the web
+ * handler (the burst the example promises to survive) is sent to
  * the fake SMTP sink once per job (duplicates are tolerated only if the connection failed over,
  * as at-least-once delivery allows), the sink's attempt times never beat the token bucket, sink
  * failures are retried with the queue's backoff, bad requests store nothing, an idempotency key
@@ -19,9 +20,11 @@ import type { TestCluster } from '../support/cluster.js';
 import { waitFor } from '../support/wait.js';
 import { Cleanup, clientFor, type FaultLog, seededRandom, startCluster } from './harness.js';
 
-const RATE_PER_SEC = 400;
+/** High enough that sending the burst takes seconds; the bound below is what the test checks. */
+const RATE_PER_SEC = 2_000;
 const BUCKET = 20;
-const BURST_COUNT = 1_500;
+/** The burst the email example promises to survive (issue and README: 10,000 requests). */
+const BURST_COUNT = 10_000;
 
 let cluster: TestCluster;
 let client: FlotillaClient;
@@ -68,10 +71,10 @@ describe('email sending', () => {
     cleanup.add(() => web.close());
     const before = await client.queueStats(EMAIL_QUEUE);
 
-    const burst = await fireBurst({ url: web.url, count: BURST_COUNT, concurrency: 50 });
+    const burst = await fireBurst({ url: web.url, count: BURST_COUNT, concurrency: 100 });
     expect(burst).toMatchObject({ accepted: BURST_COUNT, failed: 0 });
     await waitFor(() => burst.ids.every((id) => sink.has(id)), {
-      timeoutMs: 30_000,
+      timeoutMs: 60_000,
       what: `all ${BURST_COUNT} emails to reach the sink`,
     });
     await waitFor(async () => (await client.queueStats(EMAIL_QUEUE)).depth === 0, {
@@ -99,7 +102,7 @@ describe('email sending', () => {
         bound,
       );
     }
-  });
+  }, 120_000);
 
   it('answers bad requests with 4xx and stores nothing for them', async () => {
     const web = await startEmailWeb({ client, port: 0, log: memoryLogger() });
