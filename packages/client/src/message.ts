@@ -155,11 +155,12 @@ export class Message<T = unknown> extends MessageView<T> {
   }
 
   /**
-   * Marks the message done; once this resolves it will not be delivered again from this queue.
-   * It also resolves when the message had already left the queue (acked after a newer delivery,
-   * dead-lettered, expired, purged), so it does not prove this ack removed it. Rejects with
-   * LEASE_EXPIRED only while the message is still in the queue and was delivered again since this
-   * delivery (an ended lease alone does not fail it). Calling it again returns the first outcome.
+   * Marks the message done; once this resolves it will not be delivered again (from this queue or
+   * its dead-letter queue). It also resolves when the message had already left the queue for good
+   * (acked after a newer delivery, expired, purged), so it does not prove this ack removed it.
+   * Rejects with LEASE_EXPIRED while the message is still in the queue and was delivered again
+   * since this delivery, or was dead-lettered and its copy waits in the dead-letter queue (an ended
+   * lease alone does not fail it). Calling it again returns the first outcome.
    */
   ack(): Promise<void> {
     return this.settle('acked', () => this.settler.ack(this));

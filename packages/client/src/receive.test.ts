@@ -129,6 +129,24 @@ describe('settlement', () => {
     await expect(client.receive('q')).resolves.toEqual([]);
   });
 
+  it('a late ack of a message dead-lettered meanwhile fails with LEASE_EXPIRED: its copy waits in the DLQ', async () => {
+    const cluster = await startCluster();
+    const client = await connectTo(cluster);
+    await client.createQueue('q.dlq');
+    await client.createQueue('q', { deadLetterQueue: 'q.dlq' });
+    await client.publish('q', 'slow job');
+    const [late] = await client.receive('q');
+    cluster.broker.expireLeases(); // the slow consumer's lease ends; another gets the message...
+    const [again] = await client.receive('q');
+    await again!.nack({ deadLetter: true }); // ...and rejects it into q.dlq
+    expect(cluster.broker.stats('q.dlq').depth).toBe(1);
+    const outcome = await settle(late!.ack());
+    expect(outcome.ok).toBe(false);
+    expect((outcome as { error: FlotillaError }).error.code).toBe('LEASE_EXPIRED');
+    const [copy] = await client.receive('q.dlq');
+    expect(copy).toMatchObject({ body: 'slow job', deadLetter: { queue: 'q', seq: late!.seq } });
+  });
+
   it('returns the first outcome for a repeated ack and refuses a settle after a settle', async () => {
     const cluster = await startCluster();
     const client = await connectTo(cluster);

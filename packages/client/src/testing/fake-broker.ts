@@ -4,7 +4,8 @@
  * redrive. Deliberately simple (a linear scan picks the next message) but faithful to the protocol
  * document's rules, so the SDK's tests exercise the same semantics as against a real cluster:
  * settlements follow the broker's state machine (an ack of a message that already left the queue
- * succeeds; LEASE_EXPIRED only while the message is still there under a newer delivery), purge
+ * succeeds; LEASE_EXPIRED while the message is still there under a newer delivery or waits in the
+ * dead-letter queue), purge
  * leaves in-flight messages with their consumers, and a dead-lettered message is pushed to the
  * dead-letter queue's subscribers like any publish.
  * Time only matters for delays; leases end when a test says so (`expireLeases`), never by a timer.
@@ -312,12 +313,13 @@ export class FakeBroker {
   }
 
   /**
-   * Acks: a message that already left the queue succeeds (the ack's promise holds), the latest
-   * delivery removes the message whatever its state, an older delivery gets LEASE_EXPIRED.
+   * Acks: the latest delivery removes the message whatever its state, an older delivery gets
+   * LEASE_EXPIRED. A message that already left the queue succeeds (the ack's promise holds),
+   * unless it was dead-lettered and its copy is still in the DLQ: LEASE_EXPIRED.
    */
   ack(items: AckItem[]): ItemOutcomes {
-    return this.settleEach(items, (queue, message) => {
-      if (message === null) return null;
+    return this.settleEach(items, (queue, message, item) => {
+      if (message === null) return this.inDeadLetterQueue(queue, item.seq) ? 'LEASE_EXPIRED' : null;
       this.endLease(queue, message);
       queue.messages.delete(message.seq);
       queue.ackedCount++;
@@ -550,13 +552,13 @@ export class FakeBroker {
   /** Applies `settle` to each item's match; it returns an item error code or null (success). */
   private settleEach(
     items: AckItem[],
-    settle: (queue: FakeQueue, message: StoredMessage | null) => ErrorCode | null,
+    settle: (queue: FakeQueue, message: StoredMessage | null, item: AckItem) => ErrorCode | null,
   ): ItemOutcomes {
     const failed: ItemOutcomes['failed'] = [];
     const touched = new Set<string>();
     items.forEach((item, index) => {
       const found = this.match(item);
-      const code = typeof found === 'string' ? found : settle(found.queue, found.message);
+      const code = typeof found === 'string' ? found : settle(found.queue, found.message, item);
       if (code !== null) failed.push({ index, code });
       else touched.add(item.queue);
     });
@@ -573,6 +575,17 @@ export class FakeBroker {
     const waitMs = delayMs ?? queue.options.retry.delayMs;
     message.state = waitMs > 0 ? 'delayed' : 'ready';
     if (waitMs > 0) this.later(waitMs, () => this.makeReady(queue.name, message.seq));
+  }
+
+  /** Is the message `seq` of `queue` waiting in the queue's DLQ, dead-lettered from there? */
+  private inDeadLetterQueue(queue: FakeQueue, seq: number): boolean {
+    const dlqName = queue.options.deadLetterQueue;
+    const dlq = dlqName === null ? undefined : this.queues.get(dlqName);
+    if (dlq === undefined) return false;
+    for (const m of dlq.messages.values()) {
+      if (m.deadLetter?.queue === queue.name && m.deadLetter.seq === seq) return true;
+    }
+    return false;
   }
 
   private deadLetter(queue: FakeQueue, message: StoredMessage, reason: DeadLetterInfo['reason']): void {

@@ -14,6 +14,59 @@ function poison(d: Driver, queue: string, count: number): void {
   d.nack(queue, d.deliver(queue, count));
 }
 
+describe('a late ack of a dead-lettered message', () => {
+  /** One message in `q` (max 2 deliveries, DLQ `dlq`) whose second lease expired: it is in the DLQ now. */
+  function deadLetteredByLeaseExpiry(d: Driver) {
+    d.create('dlq');
+    d.create('q', { maxDeliveries: 2, deadLetterQueue: 'dlq', visibilityTimeoutMs: 1_000 });
+    d.publish('q', 'job');
+    d.nack('q', d.deliver('q'));
+    const [last] = d.deliver('q');
+    d.advance(1_001);
+    expect(d.stats('dlq').ready).toBe(1);
+    return last!;
+  }
+
+  const ackOf = (d: Driver, queue: string, m: { seq: number; deliveryId: number }) =>
+    d.ok({ op: 'ack', items: [refOf(queue, m)] }).results[0];
+
+  it('answers LEASE_EXPIRED while the copy waits in the DLQ: the message will be delivered from there', () => {
+    const d = new Driver();
+    const last = deadLetteredByLeaseExpiry(d);
+    expect(ackOf(d, 'q', last)).toMatchObject({
+      ok: false,
+      code: 'LEASE_EXPIRED',
+      message: expect.stringContaining('dead-lettered to dlq'),
+    });
+    expect(d.stats('dlq').ready).toBe(1); // the ack changed nothing
+  });
+
+  it('remembers the move across a snapshot restore (the index is rebuilt from the DLQ’s records)', () => {
+    const d = new Driver();
+    const last = deadLetteredByLeaseExpiry(d);
+    const restored = new Driver(QueueStateMachine.restore(d.sm.snapshot(512)));
+    restored.nowMs = d.nowMs;
+    expect(ackOf(restored, 'q', last)).toMatchObject({ ok: false, code: 'LEASE_EXPIRED' });
+  });
+
+  it('answers ok once the DLQ copy is gone: it was delivered and settled before this ack', () => {
+    const d = new Driver();
+    const last = deadLetteredByLeaseExpiry(d);
+    d.ack('dlq', ...d.deliver('dlq'));
+    expect(ackOf(d, 'q', last)).toEqual({ ok: true });
+  });
+
+  it('a message acked in its own queue answers ok to a repeated ack (nothing was dead-lettered)', () => {
+    const d = new Driver();
+    d.create('dlq');
+    d.create('q', { maxDeliveries: 2, deadLetterQueue: 'dlq' });
+    d.publish('q', 'job');
+    const [m] = d.deliver('q');
+    d.ack('q', m!);
+    expect(ackOf(d, 'q', m!)).toEqual({ ok: true });
+  });
+});
+
 describe('dead-letter queue', () => {
   it('respects the DLQ limit: with reject the arrival is dropped and counted', () => {
     const d = new Driver();

@@ -105,6 +105,10 @@ function invariant(condition: boolean, message: () => string): asserts condition
   if (!condition) throw new Error(`queue invariant violated: ${message()}`);
 }
 
+function originKey(queue: string, seq: number): string {
+  return `${queue}\u0000${seq}`;
+}
+
 export class QueueState {
   /** Replaced (never mutated) on update, so a snapshot may hold on to the old object. */
   options: QueueOptions;
@@ -124,6 +128,12 @@ export class QueueState {
   readonly oldest = new IndexedHeap<MessageRecord>(BY_AGE);
   /** In-flight messages per consumer id. */
   readonly leasesByConsumer = new Map<string, Set<MessageRecord>>();
+  /**
+   * Messages dead-lettered into this queue, by origin (`queue` NUL `seq`) → their seq here: lets a
+   * late ack of the original delivery learn that the message moved (see the state machine's `ack`).
+   * Derived from the records' dead-letter history as they are stored, so never snapshotted.
+   */
+  private readonly byOrigin = new Map<string, number>();
 
   /** Idempotency keys: lookup by key, expiry in insertion (= time) order from `dedupHead`. */
   readonly dedup = new Map<string, DedupEntry>();
@@ -164,6 +174,13 @@ export class QueueState {
     invariant(!this.messages.has(rec.seq), () => `${this.name}: seq ${rec.seq} stored twice`);
     this.messages.set(rec.seq, rec);
     this.bytes += rec.sizeBytes;
+    if (rec.deadLetter !== null)
+      this.byOrigin.set(originKey(rec.deadLetter.queue, rec.deadLetter.seq), rec.seq);
+  }
+
+  /** Seq of the message dead-lettered here from `queue`'s `seq`, while it is still held. */
+  deadLetteredFrom(queue: string, seq: number): number | undefined {
+    return this.byOrigin.get(originKey(queue, seq));
   }
 
   /** Removes a detached record for good. */
@@ -173,6 +190,10 @@ export class QueueState {
       () => `${this.name}: discard of seq ${rec.seq} in ${rec.state}`,
     );
     this.dropGroupHold(rec);
+    if (rec.deadLetter !== null) {
+      const key = originKey(rec.deadLetter.queue, rec.deadLetter.seq);
+      if (this.byOrigin.get(key) === rec.seq) this.byOrigin.delete(key);
+    }
     this.messages.delete(rec.seq);
     this.bytes -= rec.sizeBytes;
     rec.state = MessageState.Gone;

@@ -359,12 +359,20 @@ export class ReferenceModel {
   ack(items: DeliveryRef[]): Outcome[] {
     return items.map((ref) => {
       const found = this.match(ref);
-      if (found === 'gone') return { ok: true };
+      if (found === 'gone') return this.ackOfGone(ref);
       if ('ok' in found) return found;
       this.remove(found.q, found.m);
       found.q.counters.acked++;
       return { ok: true };
     });
+  }
+
+  /** A message that left its queue: LEASE_EXPIRED while its dead-lettered copy is still in the DLQ. */
+  private ackOfGone(ref: DeliveryRef): Outcome {
+    const dlqName = this.queues.get(ref.queue)?.cfg.deadLetterQueue ?? null;
+    const dlq = dlqName === null ? undefined : this.queues.get(dlqName);
+    const copy = dlq?.msgs.find((m) => m.deadLetter?.queue === ref.queue && m.deadLetter.seq === ref.seq);
+    return copy === undefined ? { ok: true } : { ok: false, code: 'LEASE_EXPIRED' };
   }
 
   nack(items: DeliveryRef[], delayMs: number | null, deadLetter = false): Outcome[] {

@@ -674,7 +674,7 @@ export class QueueStateMachine {
     if (!Array.isArray(items)) return fail('INVALID_ARGUMENT', 'items must be a list');
     const results = items.map((item): ItemOutcome => {
       const found = this.match(item);
-      if (found.kind === 'gone') return { ok: true };
+      if (found.kind === 'gone') return this.ackOfGone(item);
       if (found.kind === 'error') return found.error;
       found.queue.detach(found.rec);
       found.queue.discard(found.rec);
@@ -682,6 +682,23 @@ export class QueueStateMachine {
       return { ok: true };
     });
     return { ok: true, op: 'ack', results };
+  }
+
+  /**
+   * An ack of a message that left its queue. Acked (under this or a newer delivery), expired,
+   * purged: `ok`, it will not be delivered again. Dead-lettered, with its copy still in the queue's
+   * dead-letter queue: LEASE_EXPIRED, because that copy will be delivered from there — an `ok`
+   * would promise the consumer the message is done with.
+   */
+  private ackOfGone(item: DeliveryRef): ItemOutcome {
+    const dlqName = this.queues.get(item.queue)?.options.deadLetterQueue ?? null;
+    const dlqSeq =
+      dlqName === null ? undefined : this.queues.get(dlqName)?.deadLetteredFrom(item.queue, item.seq);
+    if (dlqSeq === undefined) return { ok: true };
+    return fail(
+      'LEASE_EXPIRED',
+      `seq ${item.seq} of ${item.queue} was dead-lettered to ${dlqName} (seq ${dlqSeq}) before this ack`,
+    );
   }
 
   /**
