@@ -41,7 +41,12 @@ export interface CampaignOptions {
   rate?: number;
   /** Bound on serving again after the heal and on converging after the drain, in ms (default 20 s). */
   recoveryBoundMs?: number;
-  /** How long the queues may take to drain after the heal, in ms (default 90 s). */
+  /**
+   * The drain after the heal fails when the queues' total depth has not gone down for this long, in
+   * ms (default 60 s): a backlog left by a long campaign may take minutes, a stuck queue is caught.
+   */
+  drainStallMs?: number;
+  /** The drain's overall bound, in ms (default 15 minutes). */
   drainTimeoutMs?: number;
   /** Output directory (default `test-output/chaos/<seed>`). */
   outDir?: string;
@@ -165,7 +170,12 @@ async function runAgainstCluster(
     await workload.stopProducers();
     history.record({ kind: 'phase', name: 'drain-start' });
     workload.startDraining();
-    const drained = await waitDrained(chaos, options.drainTimeoutMs ?? 90_000);
+    const drained = await waitDrained(
+      chaos,
+      options.drainStallMs ?? 60_000,
+      options.drainTimeoutMs ?? 15 * 60_000,
+      log,
+    );
     log(
       drained ? 'drained every queue' : `queues did not drain before the deadline:\n${workload.describe()}`,
     );
@@ -247,19 +257,48 @@ async function probeService(
   }
 }
 
-async function waitDrained(chaos: ChaosCluster, timeoutMs: number): Promise<boolean> {
+/**
+ * Waits until every workload queue is empty. Gives up when the total depth has not gone down for
+ * `stallMs` (a stuck queue) or after `timeoutMs` in all; logs the depth every 10 s meanwhile.
+ */
+async function waitDrained(
+  chaos: ChaosCluster,
+  stallMs: number,
+  timeoutMs: number,
+  log: (line: string) => void,
+): Promise<boolean> {
   const names = new Set(QUEUE_SETUP.map((q) => q.name));
-  try {
-    await waitFor(
-      async () => {
-        const queues = (await chaos.queues()).filter((q) => names.has(q.name));
-        return queues.length === names.size && queues.every((q) => q.depth === 0);
-      },
-      { timeoutMs, intervalMs: 250, what: 'every queue to drain' },
+  const startedMs = performance.now();
+  let lowest = Number.POSITIVE_INFINITY;
+  let lowestAtMs = startedMs;
+  let loggedAtMs = startedMs;
+  while (true) {
+    const queues = await chaos.queues().then(
+      (all) => all.filter((q) => names.has(q.name)),
+      () => null, // no leader to answer right now: try again
     );
-    return true;
-  } catch {
-    return false;
+    const nowMs = performance.now();
+    if (queues !== null) {
+      const depth = queues.reduce((sum, q) => sum + q.depth, 0);
+      if (queues.length === names.size && depth === 0) return true;
+      if (depth < lowest) {
+        lowest = depth;
+        lowestAtMs = nowMs;
+      }
+      if (nowMs - loggedAtMs >= 10_000) {
+        loggedAtMs = nowMs;
+        log(`draining: ${queues.map((q) => `${q.name} ${q.depth}`).join(', ')}`);
+      }
+    }
+    if (nowMs - lowestAtMs > stallMs) {
+      log(`drain stopped: no progress for ${stallMs} ms (lowest total depth ${lowest})`);
+      return false;
+    }
+    if (nowMs - startedMs > timeoutMs) {
+      log(`drain stopped: not empty after ${timeoutMs} ms`);
+      return false;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250));
   }
 }
 

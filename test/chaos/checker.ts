@@ -360,9 +360,10 @@ function isNewer(other: Deliver, than: Deliver): boolean {
  * queue (a newer delivery) nor from its dead-letter queue. Such a delivery seen only *before* the
  * ack was confirmed breaks no promise to the user. It is what docs/protocol.md ("What a
  * settlement's outcome means") describes when the message had left the queue by the time the ack
- * was applied (acked under the newer delivery, or dead-lettered): that ack answers `ok` with no
- * effect. `LEASE_EXPIRED` is only for a message still in the queue under a newer delivery, and the
- * history cannot always tell the two apart, so this is reported as an anomaly, not a violation.
+ * was applied (acked under the newer delivery, or dead-lettered and settled from the DLQ): that
+ * ack answers `ok` with no effect. `LEASE_EXPIRED` is for a message still in the queue under a
+ * newer delivery or waiting in the DLQ, and the history cannot always tell them apart, so this is
+ * reported as an anomaly, not a violation.
  */
 function checkNoRedeliveryAfterAck(index: HistoryIndex): { violations: Violation[]; anomalies: Violation[] } {
   const violations: Violation[] = [];
