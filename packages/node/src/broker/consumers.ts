@@ -130,6 +130,12 @@ export class ConsumerRegistry {
     return this.byConsumer.size;
   }
 
+  /** True when `queue` has a subscription or a parked pull. */
+  hasConsumers(queue: string): boolean {
+    const consumers = this.byQueue.get(queue);
+    return consumers !== undefined && (consumers.subs.length > 0 || consumers.pulls.length > 0);
+  }
+
   // -------------------------------------------------------------------------------------------
   // Registration
 
@@ -209,12 +215,17 @@ export class ConsumerRegistry {
 
   /**
    * Proposes deliveries for `queue`: parked pulls first (oldest first), then subscriptions with
-   * credit, round-robin, never asking for more than the queue can give now.
+   * credit, round-robin, never asking for more than the queue can give now plus
+   * `arrivingMessages`: messages of publishes that go ahead of these deliver commands in the same
+   * entry. Applied in order, such a publish stores them just before the deliver leases them, so
+   * a message reaches its consumer after one commit. Asking for a message that does not arrive
+   * (a duplicate, a full queue, a group already in flight) only leases fewer: the ask's credit
+   * comes back when the deliver is applied.
    */
-  deliveryRound(queue: string): void {
+  deliveryRound(queue: string, arrivingMessages = 0): void {
     const consumers = this.byQueue.get(queue);
     if (consumers === undefined) return;
-    let budget = this.host.deliverableCount(queue) - consumers.requested;
+    let budget = this.host.deliverableCount(queue) + arrivingMessages - consumers.requested;
     while (budget > 0 && consumers.pulls.length > 0) {
       const pull = consumers.pulls.shift() as PullRequest;
       const max = Math.min(pull.max, budget);

@@ -20,7 +20,14 @@ import type {
   SnapshotSource,
 } from '../cluster/types.js';
 import type { NodeMetrics } from '../metrics/metrics.js';
-import { type Command, type Effect, QueueStateMachine, type Reply, SnapshotLoader } from '../queues/index.js';
+import {
+  type Command,
+  type Effect,
+  type PublishMessage,
+  QueueStateMachine,
+  type Reply,
+  SnapshotLoader,
+} from '../queues/index.js';
 import { DEFAULT_LIMITS as DEFAULT_RAFT_LIMITS } from '../raft/index.js';
 import { type Logger, silentLogger } from '../runtime/logger.js';
 import { type Clock, systemClock, type TimerHandle, type TimerWheel } from '../runtime/timer-wheel.js';
@@ -72,6 +79,11 @@ export class QueueRuntime implements ReplicatedStateMachine {
   private flushScheduled = false;
   /** Queues to look at in this turn's delivery round. */
   private readonly marked = new Set<string>();
+  /**
+   * Messages published this turn (not yet proposed, deliverable at once) per queue with consumers:
+   * the turn's deliver commands follow them in the same entry and may lease them on arrival.
+   */
+  private readonly arriving = new Map<string, number>();
   private tickTimer: TimerHandle | null = null;
   private tickInFlight = false;
   private retryTimer: TimerHandle | null = null;
@@ -259,7 +271,23 @@ export class QueueRuntime implements ReplicatedStateMachine {
       });
     }
     this.batcher.submit(command, owner, token, sizeBytes);
+    if (command.op === 'publish') this.noteArriving(command.queue, command.messages);
     return null;
+  }
+
+  /**
+   * Counts a publish's messages that will be deliverable as soon as they are stored (no delay), if
+   * the queue has consumers, and marks the queue: the turn's delivery round may then ask for them
+   * in the publish's own entry, so publish and delivery share one commit instead of taking two.
+   */
+  private noteArriving(queue: string, messages: readonly PublishMessage[]): void {
+    if (this.leadership.kind !== 'leading' || !this.consumers.hasConsumers(queue)) return;
+    if ((this.sm.queueOptions(queue)?.deliveryDelayMs ?? 0) > 0) return;
+    let count = 0;
+    for (const m of messages) if (m.delayMs == null || m.delayMs <= 0) count++;
+    if (count === 0) return;
+    this.arriving.set(queue, (this.arriving.get(queue) ?? 0) + count);
+    this.markQueue(queue);
   }
 
   /** Opens a push subscription (leader only; the caller checked leadership and the queue). */
@@ -413,6 +441,7 @@ export class QueueRuntime implements ReplicatedStateMachine {
     this.cancelTimers();
     this.tickInFlight = false;
     this.marked.clear();
+    this.arriving.clear();
     const notLeader = this.notLeaderError();
     this.batcher.failAll(maybeAppliedError('this node lost leadership'), notLeader);
     this.consumers.clear(notLeader);
@@ -554,8 +583,9 @@ export class QueueRuntime implements ReplicatedStateMachine {
     if (this.leadership.kind === 'leading' && this.marked.size > 0 && !this.deliveriesStopped) {
       const queues = [...this.marked];
       this.marked.clear();
-      for (const queue of queues) this.consumers.deliveryRound(queue);
+      for (const queue of queues) this.consumers.deliveryRound(queue, this.arriving.get(queue) ?? 0);
     }
+    this.arriving.clear();
     this.batcher.flush();
     this.flushScheduled = false;
     // Refusals inside the flush may have queued more (e.g. a retry): take it next turn.

@@ -74,8 +74,10 @@ describe('leadership loss', () => {
     const { url } = await broker(log);
     const client = await TestClient.connect(url);
     await client.ok('createQueue', { name: 'q', options: {} });
+    await client.ok('createQueue', { name: 'idle', options: {} });
     const subId = await client.ok('subscribe', { queue: 'q', prefetch: 5 });
-    const parked = client.send('receive', { queue: 'q', max: 1, waitMs: 10_000 });
+    // Parked on a queue nobody publishes to: a receive on `q` would ride in the publish's entry.
+    const parked = client.send('receive', { queue: 'idle', max: 1, waitMs: 10_000 });
     log.holdCommits();
     const publish = client.send('publish', {
       queue: 'q',
@@ -158,11 +160,15 @@ describe('graceful shutdown', () => {
     expect(await drained).toBe(0);
     const confirmed = await client.reply(inFlight);
     expect(confirmed.kind).toBe('result');
+    // The deliver proposed with the publish (same entry, before the shutdown began) is pushed.
+    await client.waitForPush((p) => p.kind === 'deliver', 'the delivery of the last publish');
+    expect(client.delivered(subId)).toHaveLength(1);
     // No deliveries start once the shutdown began: the log stays drained.
+    const proposed = log.proposed.length;
     for (let turn = 0; turn < 3; turn++) await nextTurn();
     expect(await gateway.drain(100)).toBe(0);
-    expect(runtime.state.stats('q')?.inFlight).toBe(0);
-    expect(client.delivered(subId)).toEqual([]);
+    expect(log.proposed.length).toBe(proposed);
+    expect(runtime.state.stats('q')?.inFlight).toBe(1);
     gateway.closeAll('shutdown', 'n2', 'ws://n2:7400/client');
     const closed = await client.closed;
     expect(closed.code).toBe(1001);
