@@ -203,7 +203,8 @@ export interface QueueStats {
   /**
    * Messages per second published into the queue over the last 10 s, as sampled by the node that
    * answered (from `publishedCount`, once a second; not replicated). Present in the HTTP API's
-   * answers (`/api/queues`); absent where a server does not sample rates.
+   * answers (`/api/queues`) and in `listQueues`/`queueStats` replies; absent where a server does
+   * not sample rates.
    */
   publishRate?: number;
   /** Messages per second acknowledged over the last 10 s; sampled like `publishRate`. */

@@ -3,7 +3,7 @@
  * authentication, metrics and the logger. Kept as an interface so sessions and op handlers do
  * not depend on the WebSocket server that owns them.
  */
-import type { ErrorCode, ProtocolLimits } from '@flotilla/shared';
+import type { ErrorCode, ProtocolLimits, QueueStats } from '@flotilla/shared';
 import type { TokenAuthenticator } from '../auth/tokens.js';
 import type { QueueRuntime } from '../broker/runtime.js';
 import type { NodeMetrics } from '../metrics/metrics.js';
@@ -66,6 +66,8 @@ export interface GatewayCore {
   readonly authenticator: TokenAuthenticator | null;
   readonly metrics: NodeMetrics | null;
   readonly logger: Logger;
+  /** Adds figures the state machine does not keep (the node's publish/ack rates) to a queue's stats. */
+  readonly decorateStats: (stats: QueueStats) => QueueStats;
   /** Counts an error reply by code (metrics). */
   countError(code: ErrorCode): void;
   /** A session ended: forget it. */

@@ -13,6 +13,7 @@ import {
   encodeError,
   FlotillaError,
   type ProtocolLimits,
+  type QueueStats,
 } from '@flotilla/shared';
 import { type WebSocket, WebSocketServer } from 'ws';
 import type { TokenAuthenticator } from '../auth/tokens.js';
@@ -37,6 +38,8 @@ export interface GatewayOptions {
   logger?: Logger;
   clock?: Clock;
   settings?: Partial<GatewaySettings>;
+  /** Adds the node's own figures (publish/ack rates) to the stats `listQueues`/`queueStats` answer. */
+  decorateStats?: (stats: QueueStats) => QueueStats;
 }
 
 export class Gateway implements GatewayCore {
@@ -48,6 +51,7 @@ export class Gateway implements GatewayCore {
   readonly authenticator: TokenAuthenticator | null;
   readonly metrics: NodeMetrics | null;
   readonly logger: Logger;
+  readonly decorateStats: (stats: QueueStats) => QueueStats;
   private readonly wss: WebSocketServer;
   private readonly sessions = new Set<Session>();
   private sessionSeq = 0;
@@ -58,6 +62,7 @@ export class Gateway implements GatewayCore {
 
   constructor(options: GatewayOptions) {
     this.runtime = options.runtime;
+    this.decorateStats = options.decorateStats ?? ((stats) => stats);
     this.timers = options.timers;
     this.clock = options.clock ?? systemClock;
     this.limits = options.limits ?? DEFAULT_LIMITS;

@@ -494,7 +494,7 @@ function answerRead(s: Session, request: RequestOf<'listQueues' | 'queueStats' |
     case 'listQueues': {
       const stats = sm.queueNames().flatMap((name) => {
         const one = canSee(s, name) ? wireStats(sm, name, nowMs) : null;
-        return one === null ? [] : [one];
+        return one === null ? [] : [s.core.decorateStats(one)];
       });
       s.reply(request.id, 'listQueues', stats);
       return;
@@ -502,7 +502,7 @@ function answerRead(s: Session, request: RequestOf<'listQueues' | 'queueStats' |
     case 'queueStats': {
       const stats = wireStats(sm, request.params.name, nowMs);
       if (stats === null) s.fail(request.id, notFound(request.params.name));
-      else s.reply(request.id, 'queueStats', stats);
+      else s.reply(request.id, 'queueStats', s.core.decorateStats(stats));
       return;
     }
     case 'peek': {

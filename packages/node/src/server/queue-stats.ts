@@ -51,6 +51,11 @@ export class QueueStatsSource {
     return this.counts().map((stats) => ({ ...stats, ...this.rates.rates(stats, nowMs) }));
   }
 
+  /** `stats` (this replica's, from `wireStats`) with its queue's rates added. */
+  decorate(stats: QueueStats): QueueStats {
+    return { ...stats, ...this.rates.rates(stats, this.now()) };
+  }
+
   /** One queue's stats with its rates, or null when it does not exist. */
   one(name: string): QueueStats | null {
     const nowMs = this.now();

@@ -160,6 +160,11 @@ describe('a running node', () => {
     }, 'positive publish and ack rates');
     const listed = (await (await http('/api/queues')).json()) as QueueStats[];
     expect(listed.find((q) => q.name === 'rated')?.publishRate).toBeGreaterThan(0);
+    // The WebSocket ops answer with the same figures, rates included.
+    const overWs = (await admin.ok('queueStats', { name: 'rated' })) as QueueStats;
+    expect(overWs.publishRate).toBeGreaterThan(0);
+    const listedWs = (await admin.ok('listQueues', {})) as QueueStats[];
+    expect(listedWs.find((q) => q.name === 'rated')?.ackRate).toBeGreaterThan(0);
     await until(
       async () => {
         const s = await stats('rated');

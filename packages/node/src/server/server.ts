@@ -83,6 +83,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     authenticator,
     metrics,
     logger,
+    decorateStats: (stats) => queueStats.decorate(stats),
     settings: {
       maxSessions: config.maxSessions,
       maxSubscriptionsPerSession: config.maxSubscriptionsPerSession,
