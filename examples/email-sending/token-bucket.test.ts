@@ -24,6 +24,20 @@ function takeAll(bucket: TokenBucket, count: number): Array<{ index: number; atM
 }
 
 describe('TokenBucket', () => {
+  it('reports the time of every token taken, which is when the take resolves', async () => {
+    const grants: number[] = [];
+    const bucket = new TokenBucket({
+      ratePerSec: 100,
+      capacity: 2,
+      nowMs: () => Date.now(),
+      onGrant: (atMs) => grants.push(atMs),
+    });
+    const granted = takeAll(bucket, 4);
+    await vi.advanceTimersByTimeAsync(20);
+    expect(grants).toEqual([0, 0, 10, 20]);
+    expect(granted.map((g) => g.atMs)).toEqual(grants);
+  });
+
   it('admits the capacity at once, then one take per 1/rate seconds in arrival order', async () => {
     const bucket = new TokenBucket({ ratePerSec: 100, capacity: 5, nowMs: () => Date.now() });
     const granted = takeAll(bucket, 8);

@@ -11,12 +11,15 @@ export interface TokenBucketOptions {
   capacity: number;
   /** Monotonic clock in ms (injectable for tests). */
   nowMs?: () => number;
+  /** Told the time of every token taken (observability; tests check the rate on these). */
+  onGrant?: (atMs: number) => void;
 }
 
 export class TokenBucket {
   readonly ratePerSec: number;
   readonly capacity: number;
   private readonly nowMs: () => number;
+  private readonly onGrant: ((atMs: number) => void) | undefined;
   private tokens: number;
   private refilledAtMs: number;
   private readonly waiters: Array<() => void> = [];
@@ -33,6 +36,7 @@ export class TokenBucket {
     this.ratePerSec = ratePerSec;
     this.capacity = capacity;
     this.nowMs = options.nowMs ?? (() => performance.now());
+    this.onGrant = options.onGrant;
     this.tokens = capacity;
     this.refilledAtMs = this.nowMs();
   }
@@ -47,6 +51,7 @@ export class TokenBucket {
     this.refill();
     if (this.waiters.length === 0 && this.tokens >= 1) {
       this.tokens -= 1;
+      this.onGrant?.(this.refilledAtMs);
       return Promise.resolve();
     }
     return new Promise((resolve) => {
@@ -76,6 +81,7 @@ export class TokenBucket {
     this.refill();
     while (this.waiters.length > 0 && this.tokens >= 1) {
       this.tokens -= 1;
+      this.onGrant?.(this.refilledAtMs);
       this.waiters.shift()!();
     }
     if (this.waiters.length > 0) this.scheduleRelease();

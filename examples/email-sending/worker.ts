@@ -40,6 +40,8 @@ export interface EmailWorkerOptions {
   ratePerSec?: number;
   /** Sends allowed at once after an idle spell: the token bucket's capacity (default 20). */
   burst?: number;
+  /** Told the time of every token the worker takes, one per send attempt (observability, tests). */
+  onTokenGranted?: (atMs: number) => void;
   /** Jobs held at once (default 100); keep prefetch / rate well under the queue's lease. */
   prefetch?: number;
   log?: Logger;
@@ -67,7 +69,11 @@ export async function startEmailWorker(options: EmailWorkerOptions): Promise<Ema
   const { client, sink } = options;
   const log = options.log ?? plainLogger('email-worker');
   const ratePerSec = options.ratePerSec ?? 200;
-  const bucket = new TokenBucket({ ratePerSec, capacity: options.burst ?? 20 });
+  const bucket = new TokenBucket({
+    ratePerSec,
+    capacity: options.burst ?? 20,
+    onGrant: options.onTokenGranted,
+  });
   const stats: EmailWorkerStats = { sent: 0, failedAttempts: 0, invalid: 0 };
 
   const handle = async (message: Message) => {
