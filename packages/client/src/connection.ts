@@ -27,7 +27,7 @@ import {
   welcomeLimits,
 } from '@flotilla/shared';
 import { openWebSocket, type Socket, type WebSocketFactory } from './transport.js';
-import { deferred } from './util.js';
+import { afterTurn, deferred } from './util.js';
 
 /** Request ids run 1..2^32-1 and wrap around, skipping ids still outstanding. */
 const MAX_REQUEST_ID = 0xffff_ffff;
@@ -236,7 +236,16 @@ export class Connection {
       const now = monotonicMs();
       if (this.probeSentMs !== null && this.lastHeardMs >= this.probeSentMs) this.probeSentMs = null;
       if (this.probeSentMs !== null && now - this.probeSentMs >= timeoutMs) {
-        this.giveUp(now - this.lastHeardMs);
+        // If this process itself was busy, the answer may be waiting unread: let pending input be
+        // read first (the timer can run before the event loop polls the socket), then judge.
+        afterTurn(() => {
+          if (this.closedError !== null) return;
+          if (this.probeSentMs !== null && this.lastHeardMs < this.probeSentMs) {
+            this.giveUp(monotonicMs() - this.lastHeardMs);
+          } else {
+            check();
+          }
+        });
         return;
       }
       if (this.probeSentMs === null && now - this.lastHeardMs >= intervalMs) this.sendProbe(now);

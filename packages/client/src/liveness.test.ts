@@ -40,6 +40,34 @@ describe('liveness', () => {
     expect(cluster.sessionCount).toBe(1);
   });
 
+  it('keeps a connection whose answer arrived while this process was busy past the timeout', async () => {
+    const cluster = await startCluster();
+    const client = await connectTo(cluster, HEARTBEAT);
+    const disconnects: FlotillaError[] = [];
+    client.on('disconnected', ({ error }) => disconnects.push(error));
+    let stalls = 0;
+    cluster.interceptor = ({ request }) => {
+      if (request.op === 'cluster' && stalls < 3) {
+        stalls++;
+        // Served as usual; then the whole process stalls for several timeouts before the client
+        // has read the answer (client and fake node share this event loop).
+        queueMicrotask(() => {
+          const until = performance.now() + 5 * HEARTBEAT.heartbeatTimeoutMs;
+          while (performance.now() < until) {
+            // busy: the event loop is blocked
+          }
+        });
+      }
+      return undefined;
+    };
+    await waitFor(
+      () => stalls === 3 && cluster.requestsOf('cluster').length >= 5,
+      'three stalls and later probes',
+    );
+    expect(disconnects).toEqual([]);
+    expect(client.status).toBe('connected');
+  });
+
   it('drops the connection of a frozen node and says why', async () => {
     const cluster = await startCluster();
     const client = await connectTo(cluster, HEARTBEAT);
