@@ -47,20 +47,19 @@ export class QueueStatsSource {
 
   /** Every queue's stats with its publish and ack rates (what `GET /api/queues` answers). */
   withRates(): QueueStats[] {
-    const nowMs = this.now();
-    return this.counts().map((stats) => ({ ...stats, ...this.rates.rates(stats, nowMs) }));
+    return this.counts().map((stats) => this.decorate(stats));
   }
 
   /** `stats` (this replica's, from `wireStats`) with its queue's rates added. */
-  decorate(stats: QueueStats): QueueStats {
-    return { ...stats, ...this.rates.rates(stats, this.now()) };
+  decorate(stats: QueueStats, nowMs = this.now()): QueueStats {
+    return { ...stats, ...this.rates.rates(stats, nowMs) };
   }
 
   /** One queue's stats with its rates, or null when it does not exist. */
   one(name: string): QueueStats | null {
     const nowMs = this.now();
     const stats = wireStats(this.runtime.state, name, nowMs);
-    return stats === null ? null : { ...stats, ...this.rates.rates(stats, nowMs) };
+    return stats === null ? null : this.decorate(stats, nowMs);
   }
 
   /** Takes a first sample now, then one every `sampleMs` until `stop`; the timer keeps no process alive. */
