@@ -12,6 +12,7 @@ const TINY_SIZES: WorkloadSizes = {
   ...FULL_SIZES,
   w1Messages: 2_000,
   w2Messages: 100,
+  w2BurstMessages: 1_000,
   w2WarmupMessages: 20,
   w3Messages: 2_000,
   w4RatePerSec: 200,
