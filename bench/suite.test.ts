@@ -17,6 +17,7 @@ const TINY_SIZES: WorkloadSizes = {
   w3Messages: 2_000,
   w4RatePerSec: 200,
   w4DurationMs: 1_000,
+  w4WarmupMs: 300,
   w5BeforeKillMs: 500,
   w5AfterFailoverMs: 500,
   w6Messages: 2_000,

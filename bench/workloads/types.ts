@@ -38,6 +38,8 @@ export interface WorkloadSizes {
   w3Prefetch: number;
   w4RatePerSec: number;
   w4DurationMs: number;
+  /** The same paced traffic, untimed, before W4's timed part (reported apart as "cold"). */
+  w4WarmupMs: number;
   w4Prefetch: number;
   w5Window: number;
   /** Publishing before the kill. */
@@ -59,6 +61,7 @@ export const FULL_SIZES: WorkloadSizes = {
   w3Prefetch: 1_000,
   w4RatePerSec: 1_000,
   w4DurationMs: 10_000,
+  w4WarmupMs: 5_000,
   w4Prefetch: 100,
   w5Window: 100,
   w5BeforeKillMs: 3_000,
@@ -76,6 +79,7 @@ export const QUICK_SIZES: WorkloadSizes = {
   w2WarmupMessages: 500,
   w3Messages: 10_000,
   w4DurationMs: 3_000,
+  w4WarmupMs: 2_000,
   w5BeforeKillMs: 1_000,
   w5AfterFailoverMs: 1_000,
   w6Messages: 100_000,
