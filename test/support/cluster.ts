@@ -215,15 +215,27 @@ export class TestCluster {
     node.process = child;
   }
 
+  /**
+   * Waits until the node answers /health as itself: another test's node on the same port must not
+   * pass for it. Fails at once if the process exited (e.g. its port was taken after all).
+   */
   private async waitHealthy(node: ClusterNode): Promise<void> {
+    let exited: Error | null = null;
     await waitFor(
       async () => {
-        if (!node.process) throw new Error(`${node.id} exited:\n${this.tail(node)}`);
+        if (!node.process) {
+          exited = new Error(`${node.id} exited:\n${this.tail(node)}`);
+          return true;
+        }
         const res = await fetch(`${node.httpUrl}/health`);
-        return res.ok;
+        if (!res.ok) return false;
+        const body = (await res.json()) as { nodeId?: unknown };
+        if (body.nodeId !== node.id) throw new Error(`${node.httpUrl} answers as ${String(body.nodeId)}`);
+        return true;
       },
       { timeoutMs: 15_000, what: `${node.id} to answer /health` },
     );
+    if (exited !== null) throw exited;
   }
 
   /** The last lines of a node's log, for failure messages. */
