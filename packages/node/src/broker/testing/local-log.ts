@@ -33,11 +33,6 @@ export interface LocalLogOptions {
   maxEntryBytes?: number;
   /** Start as leader of this term (default 1); null starts as a follower with no leader known. */
   leaderTerm?: number | null;
-  /**
-   * Offer `sendProposals`, and commit and apply everything there and then, as the Raft driver may
-   * when its drive runs inside the caller's flush (default: no `sendProposals`).
-   */
-  applyOnSendProposals?: boolean;
 }
 
 export class LocalLog implements ReplicatedLog {
@@ -62,7 +57,6 @@ export class LocalLog implements ReplicatedLog {
   readonly proposed: Uint8Array[] = [];
 
   constructor(options: LocalLogOptions = {}) {
-    if (options.applyOnSendProposals === true) this.sendProposals = () => this.commitNow();
     this.nodeId = options.nodeId ?? 'n1';
     this.address = options.address ?? '127.0.0.1:7401';
     this.maxEntryBytes = options.maxEntryBytes ?? DEFAULT_RAFT_LIMITS.maxEntryBytes;
@@ -97,8 +91,6 @@ export class LocalLog implements ReplicatedLog {
 
   // -------------------------------------------------------------------------------------------
   // ReplicatedLog
-
-  sendProposals?: () => void;
 
   tryPropose(data: Uint8Array): ProposeOutcome {
     if (this.role !== 'leader') {
@@ -228,12 +220,6 @@ export class LocalLog implements ReplicatedLog {
   private appendNoop(): void {
     this.entries.push({ index: this.entries.length + 1, term: this.term, data: null });
     this.scheduleCommit();
-  }
-
-  private commitNow(): void {
-    if (this.commitsHeld || this.machine === null || this.role !== 'leader') return;
-    this.commitIndex = this.entries.length;
-    this.applyCommitted();
   }
 
   private scheduleCommit(): void {
