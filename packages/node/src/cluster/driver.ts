@@ -490,11 +490,8 @@ export class RaftDriver implements ReplicatedLog {
 
   private handleReady(rd: Ready): void {
     if (rd.softState !== null) this.softStateChanged(rd.softState);
-    // Storage first: a large write starts on the thread pool while the appends are encoded and
-    // sent (a small one is made on this thread once the turn's sends are out, see NodeDisk).
-    this.persist(rd);
     this.send(rd.messages);
-    this.completeReadys();
+    this.persist(rd);
     if (rd.restoreSnapshot !== null) {
       this.confDirty = true;
       this.runner.restore(rd.restoreSnapshot);
@@ -626,7 +623,6 @@ export class RaftDriver implements ReplicatedLog {
   // ---------------------------------------------------------------------------------------------
   // Persisting (pipelined; completions in Ready order)
 
-  /** Hands the Ready's writes to storage; `completeReadys` (after the Ready's sends) finishes it. */
   private persist(rd: Ready): void {
     const item: InFlightReady = { rd, remaining: 0 };
     this.inFlight.push(item);
@@ -668,6 +664,7 @@ export class RaftDriver implements ReplicatedLog {
         this.confDirty = true;
       }
     }
+    this.completeReadys();
   }
 
   /** Readys become durable in order: send what waited on them and tell the core. */
