@@ -5,11 +5,15 @@
  * NOT_LEADER, parked receives fail NOT_LEADER and writes in flight fail TIMEOUT (maybe applied);
  * a graceful shutdown answers what is in flight, starts no new deliveries, then tells clients to go.
  * A leader whose log refuses answers OVERLOADED (too much uncommitted) or NOT_LEADER naming the
- * node leadership is being handed to.
+ * node leadership is being handed to. A newly elected leader that has not yet applied what was
+ * committed before its term holds subscribe and receive until it has (rather than refusing a
+ * queue it does not know yet).
  */
+import { DEFAULT_QUEUE_OPTIONS } from '@flotilla/shared';
 import { afterEach, describe, expect, it } from 'vitest';
 import { nextTurn } from '../broker/testing/fake-port.js';
 import { LocalLog } from '../broker/testing/local-log.js';
+import { encodeBatch } from '../queues/index.js';
 import { bytes, startBroker, type TestBroker, TestClient, waitFor } from './testing/harness.js';
 
 const brokers: TestBroker[] = [];
@@ -65,6 +69,39 @@ describe('on a leader whose log refuses', () => {
       seqs: [1],
       duplicates: [],
     });
+  });
+});
+
+describe('a newly elected leader still catching up', () => {
+  it('holds subscribe and receive until what was committed before its term is applied, instead of QUEUE_NOT_FOUND', async () => {
+    // As after a restart of the whole cluster: the queue was created in an earlier term, and this
+    // node learns that entry is committed only when its own first entry commits.
+    const log = new LocalLog({ nodeId: 'n1', leaderTerm: null });
+    const { url, runtime } = await broker(log);
+    log.holdCommits();
+    log.appendForeign(
+      encodeBatch(Date.now(), [{ op: 'createQueue', queue: 'q', options: DEFAULT_QUEUE_OPTIONS }]),
+      1,
+    );
+    log.becomeLeader(2);
+    const client = await TestClient.connect(url);
+    const subscribe = client.send('subscribe', { queue: 'q', prefetch: 1 });
+    const receive = client.send('receive', { queue: 'q', max: 1, waitMs: 5_000 });
+    // Replies come in order on the connection: one to a later request proves these wait.
+    await client.ok('cluster', {});
+    expect(client.replies.has(subscribe) || client.replies.has(receive)).toBe(false);
+    expect(runtime.state.queueOptions('q')).toBeNull();
+
+    log.releaseCommits();
+    const subId = await client.reply(subscribe);
+    expect(subId).toMatchObject({ kind: 'result', result: expect.any(Number) });
+    await client.ok('publish', { queue: 'q', messages: [{ body: bytes('m') }] });
+    const received = await client.reply(receive);
+    expect(received).toMatchObject({ kind: 'result', result: [{ seq: 1 }] });
+    // A queue that really does not exist is still refused once the leader has caught up.
+    expect((await client.error('subscribe', { queue: 'nope', prefetch: 1 })).error.code).toBe(
+      'QUEUE_NOT_FOUND',
+    );
   });
 });
 

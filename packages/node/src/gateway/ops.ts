@@ -106,7 +106,7 @@ function dispatch(s: Session, request: Request): void {
       settle(s, request);
       return;
     case 'subscribe':
-      subscribe(s, request);
+      whenCaughtUp(s, request, () => subscribe(s, request));
       return;
     case 'credit':
       credit(s, request);
@@ -115,7 +115,7 @@ function dispatch(s: Session, request: Request): void {
       unsubscribe(s, request);
       return;
     case 'receive':
-      receive(s, request);
+      whenCaughtUp(s, request, () => receive(s, request));
       return;
     case 'listQueues':
     case 'queueStats':
@@ -237,6 +237,39 @@ function settleCommand(
 
 // ---------------------------------------------------------------------------------------------
 // Consumers
+
+/**
+ * Runs a request that consults the local state (does the queue exist?) once this leader has
+ * applied everything committed before its term. A newly elected leader may not have yet: after
+ * the whole cluster restarts it starts from its snapshot and learns the commit index only when
+ * its first entry commits. Answering QUEUE_NOT_FOUND then, for a queue that exists, would end a
+ * client's subscription for good; so until the leader's duties start such a request waits for a
+ * read barrier (which resolves once that point is applied here).
+ */
+function whenCaughtUp(s: Session, request: RequestOf<'subscribe' | 'receive'>, run: () => void): void {
+  if (s.core.runtime.dutiesActive) {
+    run();
+    return;
+  }
+  const token = s.track({ id: request.id, op: request.op });
+  s.core.runtime.readBarrier().then(
+    () => {
+      if (s.take(token) === null) return; // the session closed meanwhile
+      if (!s.core.runtime.isLeader) {
+        s.fail(request.id, s.core.runtime.notLeaderError());
+        return;
+      }
+      try {
+        run();
+      } catch (error) {
+        s.fault(request.id, request.op, error);
+      }
+    },
+    () => {
+      if (s.take(token) !== null) s.fail(request.id, s.core.runtime.notLeaderError());
+    },
+  );
+}
 
 function queueExists(s: Session, id: number, queue: string): boolean {
   if (s.core.runtime.state.queueOptions(queue) !== null) return true;

@@ -136,9 +136,14 @@ export class LocalLog implements ReplicatedLog {
     return () => this.listeners.delete(listener);
   }
 
+  /**
+   * As Raft's read index: until an entry of the leader's term is committed, the commit index is
+   * not known, so the barrier also covers the term's first entry (and everything before it).
+   */
   readBarrier(): Promise<void> {
     if (this.role !== 'leader') return Promise.reject(new Error('not the leader'));
-    const index = this.commitIndex;
+    const firstOfTerm = this.entries.find((entry) => entry.term === this.term);
+    const index = Math.max(this.commitIndex, firstOfTerm?.index ?? 0);
     if (this.appliedIndex >= index) return Promise.resolve();
     return new Promise((resolve) => this.barriers.push({ index, resolve }));
   }
