@@ -91,13 +91,13 @@ export interface PublishTransport {
   /**
    * Sends one publish frame, retrying while that is safe; rejects with the final error. The
    * messages are asked for again before every attempt (messages whose callers gave up are left
-   * out); `signal` aborts when none is left. `onRetry` hears of every failed attempt that is
-   * retried.
+   * out); `signal`, given when a caller may give up, aborts when none is left. `onRetry` hears of
+   * every failed attempt that is retried.
    */
   publish(
     queue: string,
     messages: () => PublishMessage[],
-    signal: AbortSignal,
+    signal: AbortSignal | undefined,
     onRetry: (failure: FlotillaError) => void,
   ): Promise<PublishResult>;
   limits(): ServerLimitsInfo;
@@ -134,7 +134,13 @@ interface Frame {
   entries: Entry[];
   /** Entries not done yet: at 0 while the frame is still being sent, it is stopped. */
   live: number;
-  abort: AbortController;
+  /**
+   * Aborts the frame's sending once every caller gave up; only made when one can (a call with a
+   * deadline or signal): creating and aborting one costs more than a small publish itself.
+   */
+  abort: AbortController | null;
+  /** The transport is sending it (an abort now stops retries that no caller waits for). */
+  sending: boolean;
   /**
    * Every failed attempt of this frame so far, oldest first, each the server's or the link's own
    * error. Once one of them may have stored the messages (a lost connection...), a later definite
@@ -417,7 +423,7 @@ export class Publisher {
     if (outcome instanceof FlotillaError) entry.reject(outcome);
     else entry.resolve(outcome);
     const frame = entry.frame;
-    if (frame !== null && --frame.live === 0) frame.abort.abort();
+    if (frame !== null && --frame.live === 0 && frame.sending) frame.abort?.abort();
     this.admitWaiters();
     if (this.unconfirmedCount === 0) this.notifyIdle();
   }
@@ -483,7 +489,14 @@ export class Publisher {
    * refuses by index is failed alone and the rest sent again.
    */
   private async sendFrame(queue: string, entries: Entry[]): Promise<void> {
-    const frame: Frame = { entries, live: entries.length, abort: new AbortController(), attempts: [] };
+    const mayGiveUp = entries.some((entry) => entry.call !== null);
+    const frame: Frame = {
+      entries,
+      live: entries.length,
+      abort: mayGiveUp ? new AbortController() : null,
+      sending: false,
+      attempts: [],
+    };
     const onRetry = (failure: FlotillaError) => frame.attempts.push(failure);
     for (const entry of entries) {
       entry.state = 'sending';
@@ -496,11 +509,14 @@ export class Publisher {
         for (const entry of attempted) entry.sent = true;
         return attempted.map((entry) => entry.message);
       };
+      frame.sending = true;
       try {
-        const result = await this.transport.publish(queue, messages, frame.abort.signal, onRetry);
+        const result = await this.transport.publish(queue, messages, frame.abort?.signal, onRetry);
+        frame.sending = false;
         this.settleFrame(attempted, result);
         return;
       } catch (error) {
+        frame.sending = false;
         // The transport already reports outcome unknown across its own attempts, but a frame's
         // attempts may span several transport calls (one more per message refused by index).
         const failure = toFlotillaError(error);
