@@ -490,8 +490,10 @@ export class RaftDriver implements ReplicatedLog {
 
   private handleReady(rd: Ready): void {
     if (rd.softState !== null) this.softStateChanged(rd.softState);
-    this.send(rd.messages);
+    // Storage first: the write runs on the thread pool while the appends are encoded and sent.
     this.persist(rd);
+    this.send(rd.messages);
+    this.completeReadys();
     if (rd.restoreSnapshot !== null) {
       this.confDirty = true;
       this.runner.restore(rd.restoreSnapshot);
@@ -623,6 +625,7 @@ export class RaftDriver implements ReplicatedLog {
   // ---------------------------------------------------------------------------------------------
   // Persisting (pipelined; completions in Ready order)
 
+  /** Hands the Ready's writes to storage; `completeReadys` (after the Ready's sends) finishes it. */
   private persist(rd: Ready): void {
     const item: InFlightReady = { rd, remaining: 0 };
     this.inFlight.push(item);
@@ -664,7 +667,6 @@ export class RaftDriver implements ReplicatedLog {
         this.confDirty = true;
       }
     }
-    this.completeReadys();
   }
 
   /** Readys become durable in order: send what waited on them and tell the core. */
