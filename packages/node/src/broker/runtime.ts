@@ -587,6 +587,7 @@ export class QueueRuntime implements ReplicatedStateMachine {
     }
     this.arriving.clear();
     this.batcher.flush();
+    this.log?.sendProposals?.();
     this.flushScheduled = false;
     // Refusals inside the flush may have queued more (e.g. a retry): take it next turn.
     if (this.batcher.queuedCommands > 0) this.scheduleFlush();

@@ -89,6 +89,38 @@ describe('raft driver', () => {
     expect(leader.driver.status().term).toBeGreaterThanOrEqual(2);
   });
 
+  it('sends a proposal at once on sendProposals, not on the next event-loop turn', async () => {
+    cluster = await TestCluster.start({ size: 3 });
+    const leader = await cluster.waitForLeader();
+    await cluster.waitForApplied((await cluster.propose('first')).index);
+    const sent: number[][] = [];
+    const send = leader.transport.send.bind(leader.transport);
+    leader.transport.send = (messages) => {
+      sent.push(messages.flatMap((m) => (m.type === 'append' ? m.entries.map((e) => e.index) : [])));
+      send(messages);
+    };
+    // As the broker does: propose from a setImmediate callback, then ask for the sends.
+    const { index, sentAtOnce, sentWithoutAsking } = await new Promise<{
+      index: number;
+      sentAtOnce: boolean;
+      sentWithoutAsking: boolean;
+    }>((resolve) => {
+      setImmediate(() => {
+        const outcome = leader.driver.tryPropose(new TextEncoder().encode('now'));
+        if (!outcome.ok) throw new Error(`refused: ${outcome.reason}`);
+        const sentWithoutAsking = sent.flat().includes(outcome.index);
+        leader.driver.sendProposals();
+        resolve({ index: outcome.index, sentAtOnce: sent.flat().includes(outcome.index), sentWithoutAsking });
+      });
+    });
+    expect(sentWithoutAsking).toBe(false);
+    expect(sentAtOnce).toBe(true);
+    await cluster.waitForApplied(index);
+    expect(leader.app.texts()).toEqual(['first', 'now']);
+    // Nothing scheduled: a no-op.
+    leader.driver.sendProposals();
+  });
+
   it('serves linearizable reads on the leader and refuses them on followers', async () => {
     cluster = await TestCluster.start({ size: 3 });
     const leader = await cluster.waitForLeader();

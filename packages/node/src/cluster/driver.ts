@@ -179,7 +179,10 @@ export class RaftDriver implements ReplicatedLog {
   private raft: RaftNode | null = null;
   private state: State = 'new';
   private ticker: NodeJS.Timeout | null = null;
-  private driveScheduled = false;
+  /** The scheduled drive, if any. */
+  private driveImmediate: NodeJS.Immediate | null = null;
+  /** Inside `drive` (a Ready's callbacks must not start another drive). */
+  private driving = false;
   private unregister: () => void = () => {};
   private starting: Promise<void> = Promise.resolve();
 
@@ -467,14 +470,20 @@ export class RaftDriver implements ReplicatedLog {
   // The Ready loop
 
   private scheduleDrive(): void {
-    if (this.driveScheduled || this.state !== 'running') return;
-    this.driveScheduled = true;
-    setImmediate(this.drive);
+    if (this.driveImmediate !== null || this.state !== 'running') return;
+    this.driveImmediate = setImmediate(this.drive);
+  }
+
+  sendProposals(): void {
+    if (this.driveImmediate === null || this.driving) return;
+    clearImmediate(this.driveImmediate);
+    this.drive();
   }
 
   private readonly drive = (): void => {
-    this.driveScheduled = false;
+    this.driveImmediate = null;
     if (this.state !== 'running') return;
+    this.driving = true;
     try {
       const raft = this.raft!;
       for (let n = 0; raft.hasReady(); n++) {
@@ -485,6 +494,8 @@ export class RaftDriver implements ReplicatedLog {
       this.afterDrive();
     } catch (err) {
       this.fail(err);
+    } finally {
+      this.driving = false;
     }
   };
 

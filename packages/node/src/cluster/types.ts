@@ -94,6 +94,12 @@ export interface ReplicatedLog {
    * proposal was lost.
    */
   tryPropose(data: Uint8Array): ProposeOutcome;
+  /**
+   * The proposals made so far leave now (written and sent) instead of on the next event-loop
+   * turn. For a caller that proposes from a `setImmediate` callback, as the broker's end-of-turn
+   * flush does: work scheduled from there would wait a whole loop iteration.
+   */
+  sendProposals?(): void;
   status(): NodeStatus;
   /** Called after every change of role, term or leader. Returns an unsubscribe function. */
   onStatusChange(listener: (status: NodeStatus) => void): () => void;
