@@ -479,6 +479,22 @@ describe('pipelined persistence', () => {
     expect(c.appliedData('n2')).toEqual(['x']);
   });
 
+  it('answers appends that become durable together with one acceptance, for the highest index', () => {
+    const c = new TestCluster(['n1', 'n2', 'n3']);
+    c.elect('n1');
+    c.propose('n1', 'a');
+    c.propose('n1', 'b');
+    const appends = appendsTo(c, 'n2');
+    expect(appends).toHaveLength(2);
+    const last = c.raft('n1').status().lastIndex;
+    const n2 = c.raft('n2');
+    for (const m of appends) n2.step(m);
+    const answers = n2.ready().messagesAfterPersist;
+    expect(answers).toEqual([
+      expect.objectContaining({ type: 'appendResp', to: 'n1', reject: false, index: last }),
+    ]);
+  });
+
   it('keeps producing Readys while earlier ones are in flight; one report may cover several', () => {
     const c = new TestCluster(['n1']);
     c.elect('n1');

@@ -1213,8 +1213,27 @@ export class RaftNode {
   /** Queues a message; `afterPersist` ones wait until this Ready is durable. */
   private send(partial: Outgoing, afterPersist: boolean): void {
     const message = { group: this.group, from: this.id, term: this.term, ...partial } as Message;
-    if (afterPersist) this.messagesAfterPersist.push(message);
-    else this.messages.push(message);
+    if (!afterPersist) this.messages.push(message);
+    else if (message.type === 'appendResp' && !message.reject) this.sendAcceptance(message);
+    else this.messagesAfterPersist.push(message);
+  }
+
+  /**
+   * Queues an acceptance, replacing one the same Ready already holds for the same leader and term:
+   * acceptances are cumulative (the leader frees its in-flight appends up to the index), so when
+   * several appends become durable together one answer, for the highest index, does for all.
+   */
+  private sendAcceptance(message: Extract<Message, { type: 'appendResp' }>): void {
+    const queued = this.messagesAfterPersist;
+    for (let i = queued.length - 1; i >= 0; i--) {
+      const earlier = queued[i]!;
+      if (earlier.type !== 'appendResp' || earlier.reject || earlier.to !== message.to) continue;
+      if (earlier.term !== message.term) break;
+      queued.splice(i, 1);
+      message.index = Math.max(message.index, earlier.index);
+      break;
+    }
+    queued.push(message);
   }
 }
 
