@@ -1,7 +1,8 @@
 /**
  * NodeDisk on real files: a `dsync` descriptor really carries O_DSYNC (read back from the kernel's
- * own view in /proc/self/fdinfo), a durable append lands at its position, and a durable append on
- * any other descriptor is refused without writing.
+ * own view in /proc/self/fdinfo), a durable append lands at its position (a small one on the main
+ * thread after the caller's turn, a large one on the thread pool), a failed one reports its error,
+ * and a durable append on any other descriptor is refused without writing.
  */
 import * as fs from 'node:fs';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -9,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { OpenOptions } from './disk.js';
-import { NodeDisk } from './node-disk.js';
+import { DEFAULT_INLINE_WRITE_MAX_BYTES, NodeDisk } from './node-disk.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'flotilla-node-disk-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -52,6 +53,43 @@ describe('NodeDisk', () => {
     await run((done) => disk.appendDurable(fd, [Buffer.from('|two')], 8, done));
     expect(Buffer.from(disk.readFileSync('log')).toString()).toBe('head|one|two');
     await run((done) => disk.close(fd, done));
+  });
+
+  it('makes a small durable append on the main thread once the turn is over, a large one on the pool', async () => {
+    const fd = await open(disk, 'inline', { dsync: true });
+    const order: string[] = [];
+    const written = new Promise<void>((resolve, reject) => {
+      disk.appendDurable(fd, [Buffer.from('small')], 0, (err) => {
+        order.push(`done ${disk.sizeSync('inline')}`);
+        if (err) reject(err);
+        else resolve();
+      });
+    });
+    // What the caller does in the same turn comes first: nothing is written yet.
+    queueMicrotask(() => order.push(`same turn ${disk.sizeSync('inline')}`));
+    setImmediate(() => order.push('next check phase'));
+    await written;
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(order).toEqual(['same turn 0', 'done 5', 'next check phase']);
+
+    const large = Buffer.alloc(DEFAULT_INLINE_WRITE_MAX_BYTES + 1, 7);
+    await run((done) => disk.appendDurable(fd, [large], 5, done));
+    expect(disk.sizeSync('inline')).toBe(5 + large.length);
+    await run((done) => disk.close(fd, done));
+  });
+
+  it('reports a failed inline write to its callback', async () => {
+    const fd = await open(disk, 'read-only-source', { dsync: true });
+    await run((done) => disk.close(fd, done));
+    const readOnly = await new Promise<number>((resolve, reject) =>
+      disk.open('read-only-source', 'read', (err, opened) => (err ? reject(err) : resolve(opened)), {
+        dsync: true,
+      }),
+    );
+    await expect(run((done) => disk.appendDurable(readOnly, [Buffer.from('x')], 0, done))).rejects.toThrow(
+      /EBADF/,
+    );
+    await run((done) => disk.close(readOnly, done));
   });
 
   it('refuses a durable append on a descriptor opened without dsync, writing nothing', async () => {

@@ -6,6 +6,16 @@
  * returns once the data is durable: one thread-pool job and one event-loop callback per group
  * commit, where a writev followed by an fdatasync costs two of each (and on a busy machine each
  * callback waits for the main thread, and each job for a pool thread).
+ *
+ * A small durable write (up to `inlineWriteMaxBytes`) is made on the main thread instead, in the
+ * event loop's next check phase (`setImmediate`), so whatever the current turn sends (appends to
+ * followers, confirms to clients) leaves first. Handing a job to the pool costs a futex wake of a
+ * pool thread (which often preempts the main thread on its way), an eventfd write and an
+ * event-loop wake for the completion: on a small machine about a sixth of the CPU per confirmed
+ * message at one message in flight, more than blocking the loop for a small write costs. Large
+ * groups (high throughput) still go to the pool, where their longer writes overlap with the main
+ * thread's work. A disk that stalls stalls the node's loop too, so a leader with a stuck disk
+ * stops sending heartbeats and is replaced.
  */
 import * as fs from 'node:fs';
 import { join } from 'node:path';
@@ -23,15 +33,25 @@ function openFlags(mode: OpenMode, options: OpenOptions | undefined): number {
   return options?.dsync === true ? OPEN_FLAGS[mode] | fs.constants.O_DSYNC : OPEN_FLAGS[mode];
 }
 
+/** Durable writes up to this size are made on the main thread (see the file comment). */
+export const DEFAULT_INLINE_WRITE_MAX_BYTES = 64 * 1024;
+
+export interface NodeDiskOptions {
+  /** Largest durable write made on the main thread; 0 sends every write to the thread pool. */
+  inlineWriteMaxBytes?: number;
+}
+
 export class NodeDisk implements Disk {
   readonly dir: string;
   /** Descriptors opened with `dsync` (the only ones `appendDurable` accepts). */
   private readonly dsyncFds = new Set<number>();
+  private readonly inlineWriteMaxBytes: number;
 
   /** Uses `dir` as the storage directory, creating it (and its parents) if needed. */
-  constructor(dir: string) {
+  constructor(dir: string, options: NodeDiskOptions = {}) {
     fs.mkdirSync(dir, { recursive: true });
     this.dir = dir;
+    this.inlineWriteMaxBytes = options.inlineWriteMaxBytes ?? DEFAULT_INLINE_WRITE_MAX_BYTES;
   }
 
   private path(name: string): string {
@@ -57,7 +77,10 @@ export class NodeDisk implements Disk {
       setImmediate(done, err);
       return;
     }
-    this.writev(fd, chunks, position, done);
+    let bytes = 0;
+    for (const chunk of chunks) bytes += chunk.byteLength;
+    if (bytes <= this.inlineWriteMaxBytes) setImmediate(() => done(writeInline(fd, chunks, position, bytes)));
+    else this.writev(fd, chunks, position, done);
   }
 
   writev(fd: number, chunks: readonly Uint8Array[], position: number, done: DiskDone): void {
@@ -169,5 +192,20 @@ export class NodeDisk implements Disk {
     const fd = fs.openSync(this.path(name), openFlags('write', options), FILE_MODE);
     if (options?.dsync === true) this.dsyncFds.add(fd);
     return fd;
+  }
+}
+
+/** One durable write on the calling thread; its error (a short write is one), or null. */
+function writeInline(
+  fd: number,
+  chunks: readonly Uint8Array[],
+  position: number,
+  bytes: number,
+): Error | null {
+  try {
+    const written = fs.writevSync(fd, chunks as Uint8Array[], position);
+    return written === bytes ? null : new Error(`short write: ${written} of ${bytes} bytes`);
+  } catch (err) {
+    return err as Error;
   }
 }
