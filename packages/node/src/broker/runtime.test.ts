@@ -301,6 +301,23 @@ describe('leader duties', () => {
     expect(runtime.state.stats('q')?.inFlight).toBe(3);
   });
 
+  it('delivers on credit freed by an ack the log applied inside the flush (sendProposals)', async () => {
+    const { runtime, port } = setup({}, new LocalLog({ applyOnSendProposals: true }));
+    await ready(runtime);
+    await run(runtime, port, 1, { op: 'createQueue', queue: 'q', options: opts() });
+    runtime.subscribe(port, 1, 'q', 'n1:1:1:1', 1);
+    const messages = ['a', 'b'].map((text) => ({ body: bytes(text) }));
+    await run(runtime, port, 2, { op: 'publish', queue: 'q', messages });
+    await waitFor(() => port.delivered(1).length === 1, 'the first delivery');
+    // The ack is applied during the flush that proposes it, and frees the only credit there.
+    const [m] = port.delivered(1);
+    await run(runtime, port, 3, {
+      op: 'ack',
+      items: [{ queue: 'q', seq: m!.seq, deliveryId: m!.deliveryId }],
+    });
+    await waitFor(() => port.delivered(1).length === 2, 'the second message, on the freed credit');
+  });
+
   it('answers an unsubscribe only after deliveries in flight for it were pushed', async () => {
     const { log, runtime, port } = setup();
     await ready(runtime);

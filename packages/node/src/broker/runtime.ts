@@ -587,10 +587,12 @@ export class QueueRuntime implements ReplicatedStateMachine {
     }
     this.arriving.clear();
     this.batcher.flush();
-    this.log?.sendProposals?.();
     this.flushScheduled = false;
     // Refusals inside the flush may have queued more (e.g. a retry): take it next turn.
     if (this.batcher.queuedCommands > 0) this.scheduleFlush();
+    // Last, once a new flush can be scheduled: the log may apply committed entries right here,
+    // and what they mark (a queue whose consumer got credit back) needs a flush of its own.
+    this.log?.sendProposals?.();
   };
 
   /**

@@ -33,6 +33,11 @@ export interface LocalLogOptions {
   maxEntryBytes?: number;
   /** Start as leader of this term (default 1); null starts as a follower with no leader known. */
   leaderTerm?: number | null;
+  /**
+   * Offer `sendProposals`, and commit and apply everything there and then, as the Raft driver may
+   * when its drive runs inside the caller's flush (default: no `sendProposals`).
+   */
+  applyOnSendProposals?: boolean;
 }
 
 export class LocalLog implements ReplicatedLog {
@@ -57,6 +62,7 @@ export class LocalLog implements ReplicatedLog {
   readonly proposed: Uint8Array[] = [];
 
   constructor(options: LocalLogOptions = {}) {
+    if (options.applyOnSendProposals === true) this.sendProposals = () => this.commitNow();
     this.nodeId = options.nodeId ?? 'n1';
     this.address = options.address ?? '127.0.0.1:7401';
     this.maxEntryBytes = options.maxEntryBytes ?? DEFAULT_RAFT_LIMITS.maxEntryBytes;
@@ -91,6 +97,8 @@ export class LocalLog implements ReplicatedLog {
 
   // -------------------------------------------------------------------------------------------
   // ReplicatedLog
+
+  sendProposals?: () => void;
 
   tryPropose(data: Uint8Array): ProposeOutcome {
     if (this.role !== 'leader') {
@@ -225,6 +233,12 @@ export class LocalLog implements ReplicatedLog {
   private appendNoop(): void {
     this.entries.push({ index: this.entries.length + 1, term: this.term, data: null });
     this.scheduleCommit();
+  }
+
+  private commitNow(): void {
+    if (this.commitsHeld || this.machine === null || this.role !== 'leader') return;
+    this.commitIndex = this.entries.length;
+    this.applyCommitted();
   }
 
   private scheduleCommit(): void {
