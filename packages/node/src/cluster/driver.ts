@@ -501,7 +501,8 @@ export class RaftDriver implements ReplicatedLog {
 
   private handleReady(rd: Ready): void {
     if (rd.softState !== null) this.softStateChanged(rd.softState);
-    // Storage first: the write runs on the thread pool while the appends are encoded and sent.
+    // Storage first: a large write starts on the thread pool while the appends are encoded and
+    // sent (a small one is made on this thread once the turn's sends are out, see NodeDisk).
     this.persist(rd);
     this.send(rd.messages);
     this.completeReadys();

@@ -11,7 +11,7 @@
  * event loop's next check phase (`setImmediate`), so whatever the current turn sends (appends to
  * followers, confirms to clients) leaves first. Handing a job to the pool costs a futex wake of a
  * pool thread (which often preempts the main thread on its way), an eventfd write and an
- * event-loop wake for the completion: on a small machine about a sixth of the CPU per confirmed
+ * event-loop wake for the completion: on a small machine about an eighth of the CPU per confirmed
  * message at one message in flight, more than blocking the loop for a small write costs. Large
  * groups (high throughput) still go to the pool, where their longer writes overlap with the main
  * thread's work. A disk that stalls stalls the node's loop too, so a leader with a stuck disk
