@@ -9,6 +9,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FlotillaError } from '@flotilla/shared';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { RaftStorage, WriteBatch } from '../storage/index.js';
 import { TestCluster } from './testing/harness.js';
 import { waitFor } from './testing/support.js';
 
@@ -119,6 +120,49 @@ describe('raft driver', () => {
     expect(leader.app.texts()).toEqual(['first', 'now']);
     // Nothing scheduled: a no-op.
     leader.driver.sendProposals();
+  });
+
+  it('tells storage when a write holds the only entries in flight, and when more is in flight', async () => {
+    const writes: { node: string; texts: string[]; sole: boolean }[] = [];
+    const decoder = new TextDecoder();
+    const recording = (storage: RaftStorage, node: string): RaftStorage =>
+      new Proxy(storage, {
+        get(target, prop) {
+          if (prop === 'write')
+            return (batch: WriteBatch, done: (err: Error | null) => void) => {
+              const texts = (batch.entries ?? []).map((e) => decoder.decode(e.data));
+              if (texts.length > 0) writes.push({ node, texts, sole: batch.soleInFlight === true });
+              target.write(batch, done);
+            };
+          const value = Reflect.get(target, prop);
+          return typeof value === 'function' ? value.bind(target) : value;
+        },
+      });
+    // A generous election timeout: a leader change mid-test would move the writes to another node.
+    cluster = await TestCluster.start({ size: 3, wrapStorage: recording, electionTimeoutMs: 2_000 });
+    const leader = await cluster.waitForLeader();
+    // Every follower caught up first (right after an election one may get several entries at once).
+    await cluster.waitForApplied((await cluster.propose('warm-up')).index);
+    // One at a time, as a publisher awaiting each confirm: every node's write holds all that is
+    // uncommitted (a follower learns the commit of 'one' with the append that carries 'two').
+    await cluster.propose('one');
+    const two = await cluster.propose('two');
+    // 'four' is proposed while 'three' is written but not committed (that takes a follower's reply).
+    const three = cluster.propose('three');
+    await new Promise((resolve) => setImmediate(resolve));
+    const four = cluster.propose('four');
+    await Promise.all([three, four]);
+    await cluster.waitForApplied(two.index + 2);
+    expect(cluster.leader()).toBe(leader);
+    for (const node of cluster.alive())
+      expect(writes.filter((w) => w.node === node.id)).toContainEqual({
+        node: node.id,
+        texts: ['two'],
+        sole: true,
+      });
+    const leaderWrites = writes.filter((w) => w.node === leader.id);
+    expect(leaderWrites).toContainEqual({ node: leader.id, texts: ['three'], sole: true });
+    expect(leaderWrites).toContainEqual({ node: leader.id, texts: ['four'], sole: false });
   });
 
   it('serves linearizable reads on the leader and refuses them on followers', async () => {

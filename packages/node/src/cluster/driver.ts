@@ -501,8 +501,9 @@ export class RaftDriver implements ReplicatedLog {
 
   private handleReady(rd: Ready): void {
     if (rd.softState !== null) this.softStateChanged(rd.softState);
-    // Storage first: a large write starts on the thread pool while the appends are encoded and
-    // sent (a small one is made on this thread once the turn's sends are out, see NodeDisk).
+    // Storage first: a write starts on the thread pool while the appends are encoded and sent (a
+    // small one with nothing else in flight is made on this thread once the sends are out, see
+    // NodeDisk).
     this.persist(rd);
     this.send(rd.messages);
     this.completeReadys();
@@ -651,10 +652,15 @@ export class RaftDriver implements ReplicatedLog {
     };
     if (rd.hardState !== null || rd.entries.length > 0) {
       item.remaining++;
+      // One request at a time (a publisher awaiting each confirm): these entries follow the commit
+      // index, nothing else is in flight, and storage may write them on this thread. A follower
+      // learns the leader's commit with the append that carries them.
+      const soleInFlight = rd.entries.length > 0 && rd.entries[0]!.index === this.raft!.committedIndex() + 1;
       this.storage.write(
         {
           ...(rd.hardState === null ? {} : { hardState: rd.hardState }),
           ...(rd.entries.length === 0 ? {} : { entries: rd.entries }),
+          soleInFlight,
         },
         done,
       );

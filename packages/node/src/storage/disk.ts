@@ -25,6 +25,15 @@ export interface OpenOptions {
   dsync?: boolean;
 }
 
+/** Options of {@link Disk.appendDurable}. */
+export interface AppendOptions {
+  /**
+   * Nothing else is waiting for this process while the write is made (see `WriteBatch.soleInFlight`):
+   * a small write may then block the calling thread rather than go through the thread pool.
+   */
+  mayBlock?: boolean;
+}
+
 export interface Disk {
   open(
     name: string,
@@ -43,7 +52,13 @@ export interface Disk {
    * crash before completion may keep part of the bytes, exactly as with a write whose fdatasync
    * had not finished: the torn tail recovery cuts off. `MemDisk` keeps a random prefix of them.
    */
-  appendDurable(fd: number, chunks: readonly Uint8Array[], position: number, done: DiskDone): void;
+  appendDurable(
+    fd: number,
+    chunks: readonly Uint8Array[],
+    position: number,
+    done: DiskDone,
+    options?: AppendOptions,
+  ): void;
   /** Read up to `length` bytes at `position`; fewer only at end of file. */
   read(
     fd: number,

@@ -106,6 +106,26 @@ describe('FileStorage on MemDisk', () => {
     expect(world.disk.stats.syncs).toBe(0);
   });
 
+  it('lets a write block only when every batch in it holds the only entries in flight', () => {
+    const world = new MemWorld(3);
+    const { storage } = world.open();
+    const done = new Completions();
+    storage.write({ entries: makeEntries(1, 1, 1), soleInFlight: true }, done.callback('alone'));
+    world.settle();
+    expect(world.disk.stats).toMatchObject({ durableWrites: 1, mayBlockWrites: 1 });
+    // 2 is written alone; 3 and 4 queue meanwhile and share one write, which 4 keeps off the thread.
+    storage.write({ entries: makeEntries(2, 1, 1), soleInFlight: true }, done.callback('2'));
+    storage.write({ entries: makeEntries(3, 1, 1), soleInFlight: true }, done.callback('3'));
+    storage.write({ entries: makeEntries(4, 1, 1) }, done.callback('4'));
+    world.settle();
+    expect(world.disk.stats).toMatchObject({ durableWrites: 3, mayBlockWrites: 2 });
+    storage.write({ entries: makeEntries(5, 1, 1), soleInFlight: false }, done.callback('5'));
+    world.settle();
+    expect(world.disk.stats).toMatchObject({ durableWrites: 4, mayBlockWrites: 2 });
+    expect(done.labels).toEqual(['alone', '2', '3', '4', '5']);
+    expect(done.errors).toEqual([null, null, null, null, null]);
+  });
+
   it('truncates the tail on a conflict, also across segments', () => {
     const world = new MemWorld(4);
     const { storage } = world.open({ segmentSizeBytes: 600 });

@@ -83,6 +83,8 @@ interface WriteGroup {
   dataBytes: number;
   /** The group starts with a reset record (recovery found entries the snapshot supersedes). */
   hasReset: boolean;
+  /** Every batch in the group was `soleInFlight`. */
+  soleInFlight: boolean;
 }
 interface ResetOp {
   kind: 'reset';
@@ -225,6 +227,7 @@ export class FileStorage implements RaftStorage {
     const group = this.groupFor(bytes);
     if (entries) this.encodeInto(group, entries, bytes);
     if (hardState) group.hardState = { ...hardState };
+    group.soleInFlight &&= batch.soleInFlight === true;
     group.dones.push(done);
     this.pump();
   }
@@ -331,6 +334,7 @@ export class FileStorage implements RaftStorage {
       hardState: null,
       dataBytes: 0,
       hasReset: false,
+      soleInFlight: true,
     };
     this.enqueue(group);
     this.openGroup = group;
@@ -415,7 +419,7 @@ export class FileStorage implements RaftStorage {
     const partDone = () => {
       if (--parts === 0) this.finishStep();
     };
-    if (encoder) this.append(encoder, group.hasReset, partDone);
+    if (encoder) this.append(encoder, group.hasReset, group.soleInFlight, partDone);
     if (forceHardState && hardState) this.writeHardState(hardState, partDone);
     if (parts === 0) {
       parts = 1;
@@ -426,7 +430,7 @@ export class FileStorage implements RaftStorage {
   private runReset(op: ResetOp): void {
     const encoder = new GroupEncoder();
     encoder.addReset(op.meta.index, op.meta.term);
-    this.append(encoder, true, () => this.finishStep());
+    this.append(encoder, true, false, () => this.finishStep());
   }
 
   private runCompaction(_op: CompactOp): void {
@@ -462,7 +466,7 @@ export class FileStorage implements RaftStorage {
   // ---- WAL appends ----
 
   /** Writes an encoded group durably (rolling to a new segment first when needed), then calls `done`. */
-  private append(encoder: GroupEncoder, hasReset: boolean, done: () => void): void {
+  private append(encoder: GroupEncoder, hasReset: boolean, mayBlock: boolean, done: () => void): void {
     const bytes = encoder.byteLength;
     const active = this.segments.at(-1);
     const roll =
@@ -471,9 +475,11 @@ export class FileStorage implements RaftStorage {
       hasReset ||
       (active.size > SEGMENT_HEADER_BYTES && active.size + bytes > this.segmentSizeBytes);
     if (roll) {
-      this.openSegment(encoder.firstIndex, (segment) => this.writeEncoded(segment, encoder, hasReset, done));
+      this.openSegment(encoder.firstIndex, (segment) =>
+        this.writeEncoded(segment, encoder, hasReset, mayBlock, done),
+      );
     } else {
-      this.writeEncoded(active, encoder, false, done);
+      this.writeEncoded(active, encoder, false, mayBlock, done);
     }
   }
 
@@ -500,6 +506,7 @@ export class FileStorage implements RaftStorage {
     segment: SegmentInfo,
     encoder: GroupEncoder,
     hasReset: boolean,
+    mayBlock: boolean,
     done: () => void,
   ): void {
     const fd = this.activeFd!;
@@ -521,6 +528,7 @@ export class FileStorage implements RaftStorage {
         if (isNew) this.disk.syncDir(this.guard('fsync directory for', segment.name, afterDir));
         else afterDir();
       }),
+      { mayBlock },
     );
   }
 

@@ -14,7 +14,14 @@
  *   drops every completion still pending.
  * Same schedule + same random source + same calls = same run.
  */
-import { assertPlainFileName, type Disk, type DiskDone, type OpenMode, type OpenOptions } from './disk.js';
+import {
+  type AppendOptions,
+  assertPlainFileName,
+  type Disk,
+  type DiskDone,
+  type OpenMode,
+  type OpenOptions,
+} from './disk.js';
 
 export type MemDiskOperation =
   | 'open'
@@ -178,7 +185,16 @@ export class MemDisk implements Disk {
   /** Bumped by `crash()`; completions scheduled before it are dropped. */
   private generation = 0;
   /** Counts of completed operations, for tests and benchmarks of the simulator. */
-  readonly stats = { writes: 0, bytesWritten: 0, syncs: 0, durableWrites: 0, dirSyncs: 0, crashes: 0 };
+  readonly stats = {
+    writes: 0,
+    bytesWritten: 0,
+    syncs: 0,
+    durableWrites: 0,
+    /** Durable appends the caller allowed to block (`mayBlock`). */
+    mayBlockWrites: 0,
+    dirSyncs: 0,
+    crashes: 0,
+  };
 
   constructor(options: MemDiskOptions) {
     this.options = options;
@@ -251,7 +267,14 @@ export class MemDisk implements Disk {
     this.complete(this.ioDelay(), () => done(failure));
   }
 
-  appendDurable(fd: number, chunks: readonly Uint8Array[], position: number, done: DiskDone): void {
+  appendDurable(
+    fd: number,
+    chunks: readonly Uint8Array[],
+    position: number,
+    done: DiskDone,
+    options?: AppendOptions,
+  ): void {
+    if (options?.mayBlock === true) this.stats.mayBlockWrites++;
     const file = this.files.get(fd);
     if (!file) {
       this.fail(done, fsError('EBADF', `appendDurable fd ${fd}`));

@@ -55,15 +55,17 @@ describe('NodeDisk', () => {
     await run((done) => disk.close(fd, done));
   });
 
-  it('makes a small durable append on the main thread once the turn is over, a large one on the pool', async () => {
+  it('makes a small durable append that may block on the main thread once the turn is over, others on the pool', async () => {
     const fd = await open(disk, 'inline', { dsync: true });
+    const inlineBefore = disk.inlineWrites;
     const order: string[] = [];
     const written = new Promise<void>((resolve, reject) => {
-      disk.appendDurable(fd, [Buffer.from('small')], 0, (err) => {
+      const done = (err: Error | null) => {
         order.push(`done ${disk.sizeSync('inline')}`);
         if (err) reject(err);
         else resolve();
-      });
+      };
+      disk.appendDurable(fd, [Buffer.from('small')], 0, done, { mayBlock: true });
     });
     // What the caller does in the same turn comes first: nothing is written yet.
     queueMicrotask(() => order.push(`same turn ${disk.sizeSync('inline')}`));
@@ -71,10 +73,14 @@ describe('NodeDisk', () => {
     await written;
     await new Promise((resolve) => setImmediate(resolve));
     expect(order).toEqual(['same turn 0', 'done 5', 'next check phase']);
+    expect(disk.inlineWrites).toBe(inlineBefore + 1);
 
+    // More in flight (no mayBlock), or too large: the pool.
+    await run((done) => disk.appendDurable(fd, [Buffer.from('|more')], 5, done));
     const large = Buffer.alloc(DEFAULT_INLINE_WRITE_MAX_BYTES + 1, 7);
-    await run((done) => disk.appendDurable(fd, [large], 5, done));
-    expect(disk.sizeSync('inline')).toBe(5 + large.length);
+    await run((done) => disk.appendDurable(fd, [large], 10, done, { mayBlock: true }));
+    expect(disk.sizeSync('inline')).toBe(10 + large.length);
+    expect(disk.inlineWrites).toBe(inlineBefore + 1);
     await run((done) => disk.close(fd, done));
   });
 
@@ -86,9 +92,11 @@ describe('NodeDisk', () => {
         dsync: true,
       }),
     );
-    await expect(run((done) => disk.appendDurable(readOnly, [Buffer.from('x')], 0, done))).rejects.toThrow(
-      /EBADF/,
-    );
+    const inlineBefore = disk.inlineWrites;
+    await expect(
+      run((done) => disk.appendDurable(readOnly, [Buffer.from('x')], 0, done, { mayBlock: true })),
+    ).rejects.toThrow(/EBADF/);
+    expect(disk.inlineWrites).toBe(inlineBefore + 1);
     await run((done) => disk.close(readOnly, done));
   });
 

@@ -27,6 +27,13 @@ export interface WriteBatch {
    * entry with index >= entries[0].index is discarded first (Raft conflict truncation).
    */
   entries?: Entry[];
+  /**
+   * These entries are the only ones not yet known to be committed: one request at a time is in
+   * flight (a publisher awaiting each confirm), so nothing else needs this process's main thread
+   * while the write is made, and storage may make a small one on that thread. Left out (or false)
+   * while more is in flight, so the loop keeps serving clients and peers during the write.
+   */
+  soleInFlight?: boolean;
 }
 
 export type Done = (err: Error | null) => void;

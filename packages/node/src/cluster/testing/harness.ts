@@ -30,6 +30,8 @@ export interface ClusterOptions {
   raftLimits?: Partial<RaftLimits>;
   transportLimits?: Partial<TransportLimits>;
   observer?: (id: string) => DriverObserver;
+  /** Wraps every node's FileStorage (unless the node's start options give their own). */
+  wrapStorage?: (storage: RaftStorage, nodeId: string) => RaftStorage;
 }
 
 export interface NodeStartOptions {
@@ -38,7 +40,7 @@ export interface NodeStartOptions {
   /** Peers given on the command line (default: the initial voters). */
   peers?: Map<string, string>;
   /** Wraps the node's FileStorage (e.g. to inject I/O errors). */
-  wrapStorage?: (storage: RaftStorage) => RaftStorage;
+  wrapStorage?: (storage: RaftStorage, nodeId: string) => RaftStorage;
 }
 
 export interface TestNode {
@@ -100,14 +102,15 @@ export class TestCluster {
     const snapshots: SnapshotEvent[] = [];
     const fatal: Error[] = [];
     const extra = this.options.observer?.(id) ?? {};
+    const wrapStorage = options.wrapStorage ?? this.options.wrapStorage;
     const driver = new RaftDriver({
       nodeId: id,
       advertise: server.address,
       peers: options.peers ?? this.peers,
       join: options.join ?? false,
-      ...(options.wrapStorage === undefined
+      ...(wrapStorage === undefined
         ? { dataDir: join(this.root, id) }
-        : { storage: options.wrapStorage(new FileStorage({ disk: new NodeDisk(join(this.root, id)) })) }),
+        : { storage: wrapStorage(new FileStorage({ disk: new NodeDisk(join(this.root, id)) }), id) }),
       transport,
       app,
       tickMs: this.options.tickMs ?? 10,
