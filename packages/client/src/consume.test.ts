@@ -119,15 +119,19 @@ describe('consume', () => {
     expect(await subscription.closed()).toBeNull();
   });
 
-  it('ends with QUEUE_NOT_FOUND when the queue is deleted', async () => {
+  it('ends with QUEUE_NOT_FOUND when the queue is deleted, and reports it as an error event', async () => {
     const cluster = await startCluster();
     const client = await connectTo(cluster);
     await client.createQueue('q');
+    const errors: FlotillaError[] = [];
+    client.on('error', (error) => errors.push(error));
     const subscription = await client.consume('q', () => {});
     await client.deleteQueue('q');
     const reason = await subscription.closed();
     expect(reason).toBeInstanceOf(FlotillaError);
     expect(reason?.code).toBe('QUEUE_NOT_FOUND');
+    // A handler-based consumer may not watch closed(): the client's error event says it too.
+    expect(errors).toEqual([reason]);
   });
 
   it('rejects at once for a queue that does not exist', async () => {

@@ -63,7 +63,10 @@ export interface ClientEvents {
   disconnected: { url: string; nodeId: string; error: FlotillaError };
   /** The leader the client knows of changed (null: an election is in progress). */
   leaderChanged: { leaderId: string | null; previousLeaderId: string | null };
-  /** Something failed that no caller can be told about (a failed automatic ack, a broken frame). */
+  /**
+   * Something failed that no caller awaits: a failed automatic ack, a broken frame, a subscription
+   * the server ended for good (its `closed()` resolves with the same error).
+   */
   error: FlotillaError;
 }
 

@@ -157,7 +157,7 @@ export class PushSubscription implements SettleObserver {
       if (current !== null) void this.subscribeOn(current);
       return;
     }
-    this.finish(error);
+    this.endWith(error);
   }
 
   /** A delivery was settled (acked, nacked or forgotten): its prefetch slot is free. */
@@ -194,6 +194,17 @@ export class PushSubscription implements SettleObserver {
     }
     await this.sink.drain();
     this.finish(null);
+  }
+
+  /**
+   * A started subscription ended for good with `error` (its queue was deleted, its permission
+   * withdrawn...): `closed()` resolves with it, and the client's `error` event reports it, as a
+   * handler-based consumer has nobody else to tell.
+   */
+  private endWith(error: FlotillaError): void {
+    if (this.state === 'closed') return;
+    this.finish(error);
+    this.host.reportError(error);
   }
 
   private finish(error: FlotillaError | null): void {
@@ -258,7 +269,9 @@ export class PushSubscription implements SettleObserver {
         }
         if (failure.code === 'CONNECTION_LOST') return;
         if (!TRANSIENT.has(failure.code)) {
-          this.finish(failure);
+          // Before the first success `start()` rejects with it; after, nobody awaits this call.
+          if (this.state === 'starting') this.finish(failure);
+          else this.endWith(failure);
           return;
         }
         await this.host.pause(attempt);
