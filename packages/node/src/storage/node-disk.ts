@@ -16,7 +16,7 @@
  * per confirmed message at one message in flight, more than blocking the loop for a small write
  * costs. With more in flight (a stream of publishes, a consumer's acks) every write goes to the
  * pool: blocking there kept a leader's loop in the disk for most of its time (70 % at 1,000
- * messages/s) while clients and followers waited, and doubled the end-to-end latency. Large
+ * messages/s) while clients and followers waited, and raised end-to-end latency by a third. Large
  * groups always go to the pool, where their longer writes overlap with the main thread's work.
  * A disk that stalls an inline write stalls the node's loop too, so a leader with a stuck disk
  * stops sending heartbeats and is replaced.
