@@ -247,16 +247,22 @@ function settleCommand(
  * read barrier (which resolves once that point is applied here).
  */
 function whenCaughtUp(s: Session, request: RequestOf<'subscribe' | 'receive'>, run: () => void): void {
-  if (s.core.runtime.dutiesActive) {
-    run();
-    return;
-  }
+  if (s.core.runtime.dutiesActive) run();
+  else afterReadBarrier(s, request, run);
+}
+
+/**
+ * Runs `run` once everything committed before now is applied here, if the session is still open
+ * and this node still leads (else NOT_LEADER); a fault inside is answered INTERNAL.
+ */
+function afterReadBarrier(s: Session, request: Request, run: () => void): void {
   const token = s.track({ id: request.id, op: request.op });
-  s.core.runtime.readBarrier().then(
+  const runtime = s.core.runtime;
+  runtime.readBarrier().then(
     () => {
       if (s.take(token) === null) return; // the session closed meanwhile
-      if (!s.core.runtime.isLeader) {
-        s.fail(request.id, s.core.runtime.notLeaderError());
+      if (!runtime.isLeader) {
+        s.fail(request.id, runtime.notLeaderError());
         return;
       }
       try {
@@ -266,7 +272,7 @@ function whenCaughtUp(s: Session, request: RequestOf<'subscribe' | 'receive'>, r
       }
     },
     () => {
-      if (s.take(token) !== null) s.fail(request.id, s.core.runtime.notLeaderError());
+      if (s.take(token) !== null) s.fail(request.id, runtime.notLeaderError());
     },
   );
 }
@@ -493,31 +499,7 @@ function read(s: Session, request: RequestOf<'listQueues' | 'queueStats' | 'peek
   if (request.op === 'peek' && !s.principal?.can('manage', request.params.queue)) {
     if (!allowed(s, request.id, 'consume', request.params.queue)) return;
   }
-  const token = s.track({ id: request.id, op: request.op });
-  s.core.runtime.readBarrier().then(
-    () => finishRead(s, token, request),
-    () => {
-      if (s.take(token) !== null) s.fail(request.id, s.core.runtime.notLeaderError());
-    },
-  );
-}
-
-function finishRead(
-  s: Session,
-  token: number,
-  request: RequestOf<'listQueues' | 'queueStats' | 'peek'>,
-): void {
-  if (s.take(token) === null) return;
-  const runtime = s.core.runtime;
-  if (!runtime.isLeader) {
-    s.fail(request.id, runtime.notLeaderError());
-    return;
-  }
-  try {
-    answerRead(s, request);
-  } catch (error) {
-    s.fault(request.id, request.op, error);
-  }
+  afterReadBarrier(s, request, () => answerRead(s, request));
 }
 
 function answerRead(s: Session, request: RequestOf<'listQueues' | 'queueStats' | 'peek'>): void {
