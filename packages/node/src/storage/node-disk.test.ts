@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { OpenOptions } from './disk.js';
-import { DEFAULT_INLINE_WRITE_MAX_BYTES, NodeDisk } from './node-disk.js';
+import { INLINE_WRITE_MAX_BYTES, NodeDisk } from './node-disk.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'flotilla-node-disk-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -77,7 +77,7 @@ describe('NodeDisk', () => {
 
     // More in flight (no mayBlock), or too large: the pool.
     await run((done) => disk.appendDurable(fd, [Buffer.from('|more')], 5, done));
-    const large = Buffer.alloc(DEFAULT_INLINE_WRITE_MAX_BYTES + 1, 7);
+    const large = Buffer.alloc(INLINE_WRITE_MAX_BYTES + 1, 7);
     await run((done) => disk.appendDurable(fd, [large], 10, done, { mayBlock: true }));
     expect(disk.sizeSync('inline')).toBe(10 + large.length);
     expect(disk.inlineWrites).toBe(inlineBefore + 1);

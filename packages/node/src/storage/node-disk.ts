@@ -7,7 +7,7 @@
  * commit, where a writev followed by an fdatasync costs two of each (and on a busy machine each
  * callback waits for the main thread, and each job for a pool thread).
  *
- * A small durable write (up to `inlineWriteMaxBytes`) that the caller says may block (nothing else
+ * A small durable write (up to `INLINE_WRITE_MAX_BYTES`) that the caller says may block (nothing else
  * waits for this process meanwhile: one request at a time in flight) is made on the main thread
  * instead, in the event loop's next check phase (`setImmediate`), so whatever the current turn
  * sends (appends to followers, confirms to clients) leaves first. Handing a job to the pool costs
@@ -44,26 +44,19 @@ function openFlags(mode: OpenMode, options: OpenOptions | undefined): number {
   return options?.dsync === true ? OPEN_FLAGS[mode] | fs.constants.O_DSYNC : OPEN_FLAGS[mode];
 }
 
-/** Durable writes up to this size are made on the main thread (see the file comment). */
-export const DEFAULT_INLINE_WRITE_MAX_BYTES = 64 * 1024;
-
-export interface NodeDiskOptions {
-  /** Largest durable write made on the main thread; 0 sends every write to the thread pool. */
-  inlineWriteMaxBytes?: number;
-}
+/** Durable writes up to this size may be made on the main thread (see the file comment). */
+export const INLINE_WRITE_MAX_BYTES = 64 * 1024;
 
 export class NodeDisk implements Disk {
   readonly dir: string;
   /** Descriptors opened with `dsync` (the only ones `appendDurable` accepts). */
   private readonly dsyncFds = new Set<number>();
-  private readonly inlineWriteMaxBytes: number;
   private inlineWriteCount = 0;
 
   /** Uses `dir` as the storage directory, creating it (and its parents) if needed. */
-  constructor(dir: string, options: NodeDiskOptions = {}) {
+  constructor(dir: string) {
     fs.mkdirSync(dir, { recursive: true });
     this.dir = dir;
-    this.inlineWriteMaxBytes = options.inlineWriteMaxBytes ?? DEFAULT_INLINE_WRITE_MAX_BYTES;
   }
 
   /** Durable appends made on the main thread so far (the others went to the thread pool). */
@@ -102,7 +95,7 @@ export class NodeDisk implements Disk {
     }
     let bytes = 0;
     for (const chunk of chunks) bytes += chunk.byteLength;
-    if (options?.mayBlock === true && bytes <= this.inlineWriteMaxBytes) {
+    if (options?.mayBlock === true && bytes <= INLINE_WRITE_MAX_BYTES) {
       this.inlineWriteCount++;
       setImmediate(() => done(writeInline(fd, chunks, position, bytes)));
     } else this.writev(fd, chunks, position, done);
